@@ -1,0 +1,171 @@
+/*
+ * mics — topology-aware collective communication for MiCS-style sharded training.
+ *
+ * Plain C99 interface. Every function returns a mics_result_t; on failure,
+ * mics_last_error() returns a message that says what was wrong and where
+ * (a file:line chain). No function aborts the process or hangs past the
+ * communicator's timeout (MICS_TIMEOUT_MS, default 300000 ms).
+ *
+ * Semantics follow NCCL: all ranks of a communicator call each collective in
+ * the same order with matching arguments. Host buffers: pass stream = NULL;
+ * the call returns when the collective is complete on this rank.
+ *
+ * Environment:
+ *   MICS_DEBUG        WARN (default) | INFO | TRACE        log level (stderr)
+ *   MICS_TIMEOUT_MS   positive integer                    bound on every wait
+ *   MICS_HOST_ID      string (1..63 chars)                node identity override
+ *   MICS_ROOT_ADDR, MICS_ROOT_PORT                         mics_comm_init_env root
+ *   MASTER_ADDR, MASTER_PORT                              fallback root (port + 1)
+ *   MICS_BOOTSTRAP_SECRET  string                         shared secret for init_env
+ *   MICS_SHM_CHUNK_BYTES, MICS_SHM_SLOTS                  shared-memory channel shape
+ */
+#ifndef MICS_MICS_H_
+#define MICS_MICS_H_
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MICS_VERSION_MAJOR 0
+#define MICS_VERSION_MINOR 1
+#define MICS_VERSION_PATCH 0
+#define MICS_VERSION_CODE (MICS_VERSION_MAJOR * 10000 + MICS_VERSION_MINOR * 100 + MICS_VERSION_PATCH)
+
+#define MICS_UNIQUE_ID_BYTES 128
+/* Opaque rendezvous token: root address + random secret. Copy it to every rank. */
+typedef struct {
+  char internal[MICS_UNIQUE_ID_BYTES];
+} mics_unique_id;
+
+/* Opaque communicator handle. */
+typedef struct mics_comm* mics_comm_t;
+
+typedef enum {
+  MICS_SUCCESS = 0,
+  MICS_INVALID_ARGUMENT, /* a bad value was passed (null pointer, bad type/op/root, ...) */
+  MICS_INVALID_USAGE,    /* the call is not allowed now (aborted communicator, ...) */
+  MICS_SYSTEM_ERROR,     /* the OS refused (socket, shared memory, ...) */
+  MICS_REMOTE_ERROR,     /* a peer failed or went away */
+  MICS_TIMEOUT,          /* a wait exceeded the communicator's timeout */
+  MICS_CUDA_ERROR,       /* a CUDA call failed */
+  MICS_INTERNAL_ERROR,   /* a bug in mics */
+  MICS_IN_PROGRESS
+} mics_result_t;
+
+typedef enum {
+  MICS_INT8,
+  MICS_UINT8,
+  MICS_INT32,
+  MICS_UINT32,
+  MICS_INT64,
+  MICS_UINT64,
+  MICS_FLOAT16,
+  MICS_FLOAT32,
+  MICS_FLOAT64,
+  MICS_BFLOAT16,
+  MICS_NUM_TYPES
+} mics_datatype_t;
+
+/* Integer reductions wrap around (two's complement); AVG on integers truncates
+ * toward zero. FLOAT16/BFLOAT16 are reduced in float32 and rounded once. */
+typedef enum { MICS_SUM, MICS_PROD, MICS_MAX, MICS_MIN, MICS_AVG, MICS_NUM_OPS } mics_redop_t;
+
+#define MICS_SPLIT_NOCOLOR (-1)
+
+/* ---- Errors and version ------------------------------------------------ */
+
+/* Name of a result code ("MICS_TIMEOUT", ...); never NULL. */
+const char* mics_result_string(mics_result_t r);
+/* Detail of the last failure on comm (comm may be NULL: the calling thread's
+ * last failure). Never NULL; "" when there was none. Valid until the next call
+ * on the same comm/thread. */
+const char* mics_last_error(mics_comm_t comm);
+/* MICS_VERSION_CODE of the library. INVALID_ARGUMENT: version NULL. */
+mics_result_t mics_get_version(int* version);
+/* Size in bytes of one element of type; 0 for a bad type. */
+size_t mics_type_size(mics_datatype_t type);
+
+/* ---- Communicators ----------------------------------------------------- */
+
+/* Creates a rendezvous point in this process (a listener on an ephemeral port,
+ * on the address of MICS_ROOT_ADDR or loopback) and writes its id. The listener
+ * serves one communicator init and closes after it or after the timeout.
+ * INVALID_ARGUMENT: id NULL. SYSTEM_ERROR: the socket could not be created. */
+mics_result_t mics_get_unique_id(mics_unique_id* id);
+
+/* Collective over nranks processes. INVALID_ARGUMENT: comm NULL, nranks < 1,
+ * rank outside [0, nranks), malformed id. REMOTE_ERROR: the root refused us
+ * (wrong secret, size mismatch). TIMEOUT: the root or a rank did not arrive. */
+mics_result_t mics_comm_init_rank(mics_comm_t* comm, int nranks, mics_unique_id id, int rank);
+
+/* Like init_rank with rank/size from RANK/WORLD_SIZE (torchrun) or
+ * OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE (mpirun). Rank 0 hosts the root at
+ * MICS_ROOT_ADDR:MICS_ROOT_PORT, else MASTER_ADDR:(MASTER_PORT + 1).
+ * INVALID_ARGUMENT: comm NULL or a variable missing/malformed. */
+mics_result_t mics_comm_init_env(mics_comm_t* comm);
+
+/* Frees everything the communicator holds. Not collective; NULL is a no-op. */
+mics_result_t mics_comm_destroy(mics_comm_t comm);
+
+/* Marks the communicator failed and wakes any call in progress on it (from
+ * another thread), which returns MICS_INVALID_USAGE; every later call fails
+ * at once. Free it with mics_comm_destroy. INVALID_ARGUMENT: comm NULL. */
+mics_result_t mics_comm_abort(mics_comm_t comm);
+
+/* INVALID_ARGUMENT: comm or an out pointer NULL. */
+mics_result_t mics_comm_rank(mics_comm_t comm, int* rank);
+mics_result_t mics_comm_size(mics_comm_t comm, int* size);
+/* Nodes are numbered in the order of their lowest rank; local ranks in rank
+ * order. Any out pointer may be NULL. INVALID_ARGUMENT: comm NULL. */
+mics_result_t mics_comm_topology(mics_comm_t comm, int* node, int* nnodes, int* local_rank,
+                                 int* local_size);
+
+/* Collective over comm: ranks with the same color form a new communicator,
+ * ordered by (key, parent rank). color MICS_SPLIT_NOCOLOR gives *newcomm = NULL.
+ * INVALID_ARGUMENT: comm/newcomm NULL, color < -1. */
+mics_result_t mics_comm_split(mics_comm_t comm, int color, int key, mics_comm_t* newcomm);
+
+/* MiCS groups, DeviceMesh order: partition g = ranks [g*p, (g+1)*p),
+ * replication group i = {i, i+p, i+2p, ...}. Collective over comm.
+ * INVALID_ARGUMENT: p < 1, size % p != 0, null pointers. */
+mics_result_t mics_create_partition_groups(mics_comm_t comm, int partition_size,
+                                           mics_comm_t* partition, mics_comm_t* replication);
+
+/* ---- Collectives --------------------------------------------------------
+ * Common errors: INVALID_ARGUMENT for a NULL comm, NULL buffer with count > 0,
+ * bad type/op/root, count * size overflowing size_t, buffers that overlap other
+ * than in the documented in-place form, or stream != NULL (the CUDA data path
+ * is not built yet); INVALID_USAGE after abort or an earlier fatal error;
+ * TIMEOUT / REMOTE_ERROR when peers do not arrive or fail. count 0 is a no-op.
+ * stream: a cudaStream_t for device buffers; NULL for host buffers.
+ */
+
+/* recvbuf[r*sendcount ...] = rank r's sendbuf. In place: sendbuf == recvbuf + rank*sendcount. */
+mics_result_t mics_allgather(const void* sendbuf, void* recvbuf, size_t sendcount,
+                             mics_datatype_t type, mics_comm_t comm, void* stream);
+/* Same result as mics_allgather; across nodes: parallel inter-node rings, then
+ * an intra-node ring (on one node it is the intra-node ring). */
+mics_result_t mics_hier_allgather(const void* sendbuf, void* recvbuf, size_t sendcount,
+                                  mics_datatype_t type, mics_comm_t comm, void* stream);
+/* recvbuf = op over ranks of sendbuf[rank*recvcount ...].
+ * In place: recvbuf == sendbuf + rank*recvcount. */
+mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, size_t recvcount,
+                                  mics_datatype_t type, mics_redop_t op, mics_comm_t comm,
+                                  void* stream);
+/* recvbuf = op over ranks of sendbuf. In place: sendbuf == recvbuf. */
+mics_result_t mics_allreduce(const void* sendbuf, void* recvbuf, size_t count,
+                             mics_datatype_t type, mics_redop_t op, mics_comm_t comm,
+                             void* stream);
+/* recvbuf = root's sendbuf (sendbuf is read on root only). In place: sendbuf == recvbuf. */
+mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t count,
+                             mics_datatype_t type, int root, mics_comm_t comm, void* stream);
+/* Returns when every rank of comm has entered the barrier. */
+mics_result_t mics_barrier(mics_comm_t comm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MICS_MICS_H_ */
