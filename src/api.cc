@@ -1,0 +1,326 @@
+// The C API: argument checks up front, then one call into the communicator or
+// the algorithms. Every failure leaves its message in mics_last_error().
+#include <sys/random.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "src/base/env.h"
+#include "src/base/log.h"
+#include "src/coll/collectives.h"
+#include "src/comm.h"
+
+#define MICS_API extern "C" __attribute__((visibility("default")))
+
+using mics::Result;
+
+namespace {
+
+// Copies the thread's error chain into the communicator so that
+// mics_last_error(comm) works from any thread afterwards.
+Result record(mics_comm_t comm, Result r) {
+  if (r != MICS_SUCCESS && comm) comm->last_error = mics::thread_error();
+  return r;
+}
+
+Result check_comm(mics_comm_t comm) {
+  if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
+  if (comm->aborted.load())
+    return MICS_ERROR(MICS_INVALID_USAGE, "the communicator was aborted (mics_comm_abort)");
+  if (comm->fatal != MICS_SUCCESS)
+    return MICS_ERROR(MICS_INVALID_USAGE, "the communicator failed earlier (%s): %s",
+                      mics_result_string(comm->fatal), comm->fatal_message.c_str());
+  return MICS_SUCCESS;
+}
+
+Result check_type(mics_datatype_t type) {
+  if (static_cast<unsigned>(type) >= MICS_NUM_TYPES)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "type %d is not a mics_datatype_t", type);
+  return MICS_SUCCESS;
+}
+
+Result check_op(mics_redop_t op) {
+  if (static_cast<unsigned>(op) >= MICS_NUM_OPS)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "op %d is not a mics_redop_t", op);
+  return MICS_SUCCESS;
+}
+
+// A collective's buffers: `in` of in_elems and `out` of out_elems elements.
+// They may coincide only where in_place_at says (nullptr: no in-place form).
+struct Buffers {
+  const char* what;  // the collective, for messages
+  const char* in_name;
+  const void* in;
+  size_t in_elems;
+  const char* out_name;
+  const void* out;
+  size_t out_elems;
+  const void* in_place_at;  // where `in` may sit inside `out`; nullptr: only in == out
+};
+
+Result check_buffers(const Buffers& b, size_t count, mics_datatype_t type, int nranks,
+                     void* stream) {
+  const char* what = b.what;
+  if (stream)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "%s: stream must be NULL for host buffers (this build has no CUDA data path)",
+                      what);
+  size_t esize = mics_type_size(type);
+  if (count > SIZE_MAX / esize / static_cast<size_t>(nranks))
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s: count %zu of %zu-byte elements over %d ranks "
+                      "overflows size_t", what, count, esize, nranks);
+  if (count == 0) return MICS_SUCCESS;
+  if (!b.in) return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s: %s is NULL", what, b.in_name);
+  if (!b.out) return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s: %s is NULL", what, b.out_name);
+  auto lo_in = reinterpret_cast<uintptr_t>(b.in), lo_out = reinterpret_cast<uintptr_t>(b.out);
+  bool overlap = lo_in < lo_out + b.out_elems * esize && lo_out < lo_in + b.in_elems * esize;
+  bool in_place = b.in_place_at ? b.in == b.in_place_at : b.in == b.out;
+  if (overlap && !in_place)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "%s: sendbuf and recvbuf overlap but not in the in-place layout", what);
+  return MICS_SUCCESS;
+}
+
+Result new_unique_id(mics_unique_id* id) {
+  if (!id) return MICS_ERROR(MICS_INVALID_ARGUMENT, "id is NULL");
+  mics::CommConfig config;
+  MICS_CHECK(mics::config_from_env(&config));
+  std::string host = mics::env_str("MICS_ROOT_ADDR");
+  mics::SockAddr addr;
+  MICS_CHECK(mics::resolve_addr(host.empty() ? "127.0.0.1" : host, 0, &addr));
+  uint8_t secret[mics::kSecretBytes];
+  if (getrandom(secret, sizeof(secret), 0) != sizeof(secret))
+    return MICS_ERROR(MICS_SYSTEM_ERROR, "getrandom failed: %s", strerror(errno));
+  mics::UniqueId uid;
+  MICS_CHECK(mics::start_root(addr, secret, config.timeout_ms, &uid));
+  return mics::encode_unique_id(uid, id);
+}
+
+Result init_rank(mics_comm_t* comm, int nranks, const mics_unique_id& id, int rank) {
+  if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
+  *comm = nullptr;
+  if (nranks < 1) return MICS_ERROR(MICS_INVALID_ARGUMENT, "nranks %d must be >= 1", nranks);
+  if (rank < 0 || rank >= nranks)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "rank %d is outside [0, %d)", rank, nranks);
+  mics::UniqueId uid;
+  MICS_CHECK(mics::decode_unique_id(id, &uid));
+  mics::CommConfig config;
+  MICS_CHECK(mics::config_from_env(&config));
+  MICS_CHECK(mics::init_world(uid, nranks, rank, config, comm));
+  return MICS_SUCCESS;
+}
+
+}  // namespace
+
+MICS_API const char* mics_result_string(mics_result_t r) {
+  switch (r) {
+    case MICS_SUCCESS: return "MICS_SUCCESS";
+    case MICS_INVALID_ARGUMENT: return "MICS_INVALID_ARGUMENT";
+    case MICS_INVALID_USAGE: return "MICS_INVALID_USAGE";
+    case MICS_SYSTEM_ERROR: return "MICS_SYSTEM_ERROR";
+    case MICS_REMOTE_ERROR: return "MICS_REMOTE_ERROR";
+    case MICS_TIMEOUT: return "MICS_TIMEOUT";
+    case MICS_CUDA_ERROR: return "MICS_CUDA_ERROR";
+    case MICS_INTERNAL_ERROR: return "MICS_INTERNAL_ERROR";
+    case MICS_IN_PROGRESS: return "MICS_IN_PROGRESS";
+  }
+  return "MICS_UNKNOWN_RESULT";
+}
+
+MICS_API const char* mics_last_error(mics_comm_t comm) {
+  return comm ? comm->last_error.c_str() : mics::thread_error().c_str();
+}
+
+MICS_API mics_result_t mics_get_version(int* version) {
+  mics::clear_thread_error();
+  if (!version) return MICS_ERROR(MICS_INVALID_ARGUMENT, "version is NULL");
+  *version = MICS_VERSION_CODE;
+  return MICS_SUCCESS;
+}
+
+MICS_API size_t mics_type_size(mics_datatype_t type) {
+  switch (type) {
+    case MICS_INT8: case MICS_UINT8: return 1;
+    case MICS_FLOAT16: case MICS_BFLOAT16: return 2;
+    case MICS_INT32: case MICS_UINT32: case MICS_FLOAT32: return 4;
+    case MICS_INT64: case MICS_UINT64: case MICS_FLOAT64: return 8;
+    default: return 0;
+  }
+}
+
+MICS_API mics_result_t mics_get_unique_id(mics_unique_id* id) {
+  mics::clear_thread_error();
+  return new_unique_id(id);
+}
+
+MICS_API mics_result_t mics_comm_init_rank(mics_comm_t* comm, int nranks, mics_unique_id id,
+                                           int rank) {
+  mics::clear_thread_error();
+  return init_rank(comm, nranks, id, rank);
+}
+
+MICS_API mics_result_t mics_comm_destroy(mics_comm_t comm) {
+  mics::clear_thread_error();
+  delete comm;
+  return MICS_SUCCESS;
+}
+
+MICS_API mics_result_t mics_comm_abort(mics_comm_t comm) {
+  mics::clear_thread_error();
+  if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
+  comm->aborted.store(true);
+  if (comm->shm) comm->shm->ring_self();  // wake a call in progress in another thread
+  return MICS_SUCCESS;
+}
+
+MICS_API mics_result_t mics_comm_rank(mics_comm_t comm, int* rank) {
+  mics::clear_thread_error();
+  if (!comm || !rank) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm or rank is NULL");
+  *rank = comm->rank;
+  return MICS_SUCCESS;
+}
+
+MICS_API mics_result_t mics_comm_size(mics_comm_t comm, int* size) {
+  mics::clear_thread_error();
+  if (!comm || !size) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm or size is NULL");
+  *size = comm->size;
+  return MICS_SUCCESS;
+}
+
+MICS_API mics_result_t mics_comm_topology(mics_comm_t comm, int* node, int* nnodes,
+                                          int* local_rank, int* local_size) {
+  mics::clear_thread_error();
+  if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
+  const auto& l = comm->layout;
+  int my_node = l.node_of[comm->rank];
+  if (node) *node = my_node;
+  if (nnodes) *nnodes = l.nnodes();
+  if (local_rank) *local_rank = l.local_rank_of[comm->rank];
+  if (local_size) *local_size = static_cast<int>(l.node_ranks[my_node].size());
+  return MICS_SUCCESS;
+}
+
+MICS_API mics_result_t mics_comm_split(mics_comm_t comm, int color, int key, mics_comm_t* newcomm) {
+  mics::clear_thread_error();
+  if (!newcomm) return record(comm, MICS_ERROR(MICS_INVALID_ARGUMENT, "newcomm is NULL"));
+  *newcomm = nullptr;
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS && color < MICS_SPLIT_NOCOLOR)
+    r = MICS_ERROR(MICS_INVALID_ARGUMENT, "color %d must be >= 0 or MICS_SPLIT_NOCOLOR", color);
+  if (r == MICS_SUCCESS) r = mics::split_comm(comm, color, key, newcomm);
+  return record(comm, r);
+}
+
+MICS_API mics_result_t mics_create_partition_groups(mics_comm_t comm, int partition_size,
+                                                    mics_comm_t* partition,
+                                                    mics_comm_t* replication) {
+  mics::clear_thread_error();
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS && (!partition || !replication))
+    r = MICS_ERROR(MICS_INVALID_ARGUMENT, "partition or replication is NULL");
+  if (r == MICS_SUCCESS && (partition_size < 1 || comm->size % partition_size != 0))
+    r = MICS_ERROR(MICS_INVALID_ARGUMENT,
+                   "partition_size %d must be >= 1 and divide the communicator size %d",
+                   partition_size, comm->size);
+  if (r != MICS_SUCCESS) return record(comm, r);
+  *partition = *replication = nullptr;
+  // DeviceMesh order: partition g = [g*p, (g+1)*p); replication i = {i, i+p, ...}.
+  r = mics::split_comm(comm, comm->rank / partition_size, comm->rank, partition);
+  if (r == MICS_SUCCESS)
+    r = mics::split_comm(comm, comm->rank % partition_size, comm->rank, replication);
+  if (r != MICS_SUCCESS) {
+    delete *partition;
+    *partition = nullptr;
+  }
+  return record(comm, r);
+}
+
+MICS_API mics_result_t mics_allgather(const void* sendbuf, void* recvbuf, size_t sendcount,
+                                      mics_datatype_t type, mics_comm_t comm, void* stream) {
+  mics::clear_thread_error();
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS) r = check_type(type);
+  if (r == MICS_SUCCESS) {
+    char* in_place = static_cast<char*>(recvbuf) + comm->rank * sendcount * mics_type_size(type);
+    r = check_buffers({"allgather", "sendbuf", sendbuf, sendcount, "recvbuf", recvbuf,
+                       sendcount * comm->size, in_place},
+                      sendcount, type, comm->size, stream);
+  }
+  if (r == MICS_SUCCESS)
+    r = mics::coll::allgather(comm, sendbuf, recvbuf, sendcount, type, mics::coll::Kind::kAllgather);
+  return record(comm, r);
+}
+
+MICS_API mics_result_t mics_hier_allgather(const void* sendbuf, void* recvbuf, size_t sendcount,
+                                           mics_datatype_t type, mics_comm_t comm, void* stream) {
+  mics::clear_thread_error();
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS) r = check_type(type);
+  if (r == MICS_SUCCESS) {
+    char* in_place = static_cast<char*>(recvbuf) + comm->rank * sendcount * mics_type_size(type);
+    r = check_buffers({"hier_allgather", "sendbuf", sendbuf, sendcount, "recvbuf", recvbuf,
+                       sendcount * comm->size, in_place},
+                      sendcount, type, comm->size, stream);
+  }
+  if (r == MICS_SUCCESS) r = mics::coll::hier_allgather(comm, sendbuf, recvbuf, sendcount, type);
+  return record(comm, r);
+}
+
+MICS_API mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, size_t recvcount,
+                                           mics_datatype_t type, mics_redop_t op,
+                                           mics_comm_t comm, void* stream) {
+  mics::clear_thread_error();
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS) r = check_type(type);
+  if (r == MICS_SUCCESS) r = check_op(op);
+  if (r == MICS_SUCCESS) {
+    const char* in_place =
+        static_cast<const char*>(sendbuf) + comm->rank * recvcount * mics_type_size(type);
+    // In place means recvbuf == sendbuf + rank*recvcount: compare from the output's side.
+    r = check_buffers({"reduce_scatter", "recvbuf", recvbuf, recvcount, "sendbuf", sendbuf,
+                       recvcount * comm->size, in_place},
+                      recvcount, type, comm->size, stream);
+  }
+  if (r == MICS_SUCCESS) r = mics::coll::reduce_scatter(comm, sendbuf, recvbuf, recvcount, type, op);
+  return record(comm, r);
+}
+
+MICS_API mics_result_t mics_allreduce(const void* sendbuf, void* recvbuf, size_t count,
+                                      mics_datatype_t type, mics_redop_t op, mics_comm_t comm,
+                                      void* stream) {
+  mics::clear_thread_error();
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS) r = check_type(type);
+  if (r == MICS_SUCCESS) r = check_op(op);
+  if (r == MICS_SUCCESS)
+    r = check_buffers({"allreduce", "sendbuf", sendbuf, count, "recvbuf", recvbuf, count, nullptr},
+                      count, type, 1, stream);
+  if (r == MICS_SUCCESS) r = mics::coll::allreduce(comm, sendbuf, recvbuf, count, type, op);
+  return record(comm, r);
+}
+
+MICS_API mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t count,
+                                      mics_datatype_t type, int root, mics_comm_t comm,
+                                      void* stream) {
+  mics::clear_thread_error();
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS) r = check_type(type);
+  if (r == MICS_SUCCESS && (root < 0 || root >= comm->size))
+    r = MICS_ERROR(MICS_INVALID_ARGUMENT, "broadcast: root %d is outside [0, %d)", root,
+                   comm->size);
+  if (r == MICS_SUCCESS) {
+    // sendbuf is read on the root only; elsewhere only recvbuf matters.
+    const void* in = comm->rank == root ? sendbuf : recvbuf;
+    r = check_buffers({"broadcast", "sendbuf", in, count, "recvbuf", recvbuf, count, nullptr},
+                      count, type, 1, stream);
+  }
+  if (r == MICS_SUCCESS) r = mics::coll::broadcast(comm, sendbuf, recvbuf, count, type, root);
+  return record(comm, r);
+}
+
+MICS_API mics_result_t mics_barrier(mics_comm_t comm) {
+  mics::clear_thread_error();
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS) r = mics::coll::barrier(comm);
+  return record(comm, r);
+}

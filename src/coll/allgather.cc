@@ -1,0 +1,102 @@
+// Ring allgather. In step s a rank sends block (rank - s) to its right and
+// receives block (rank - s - 1) from its left; chunks of a block are forwarded
+// as soon as they arrive, so the n-1 steps overlap into one pipeline.
+#include <cstring>
+
+#include "src/coll/collectives.h"
+#include "src/coll/ring.h"
+
+namespace mics::coll {
+
+void BlockView::copy_out(size_t off, size_t len, void* dst) const {
+  auto* out = static_cast<char*>(dst);
+  while (len > 0) {
+    size_t seg = off / seg_bytes, in_seg = off % seg_bytes;
+    size_t n = std::min(len, seg_bytes - in_seg);
+    memcpy(out, segs[seg] + in_seg, n);
+    out += n, off += n, len -= n;
+  }
+}
+
+void BlockView::copy_in(size_t off, size_t len, const void* src) const {
+  auto* in = static_cast<const char*>(src);
+  while (len > 0) {
+    size_t seg = off / seg_bytes, in_seg = off % seg_bytes;
+    size_t n = std::min(len, seg_bytes - in_seg);
+    memcpy(segs[seg] + in_seg, in, n);
+    in += n, off += n, len -= n;
+  }
+}
+
+Result ring_allgather(Call& call, const std::vector<BlockView>& blocks) {
+  mics_comm* c = call.comm;
+  const int n = c->size, rank = c->rank;
+  if (n == 1) return MICS_SUCCESS;
+  const int left = ring_left(rank, n), right = ring_right(rank, n);
+  transport::Connection* rx = c->conn[left].get();
+  transport::Connection* tx = c->conn[right].get();
+  const size_t chunk = tx->slot_bytes();
+  // Step s sends block (rank - s) and receives block (rank - s - 1).
+  std::vector<size_t> send_chunks(n - 1), recv_chunks(n - 1);
+  for (int s = 0; s < n - 1; ++s) {
+    send_chunks[s] = div_up(blocks[ring_block(rank, s, n)].bytes(), chunk);
+    recv_chunks[s] = div_up(blocks[ring_block(rank, s + 1, n)].bytes(), chunk);
+  }
+  RingCursor send(send_chunks), recv(recv_chunks);
+  while (!send.done() || !recv.done()) {
+    uint32_t seen = c->shm->doorbell();
+    bool progressed = false;
+    size_t bytes = 0;
+    uint64_t tag = 0;
+    while (!recv.done()) {
+      const void* slot = rx->recv_slot(&bytes, &tag);
+      if (!slot) break;
+      const BlockView& block = blocks[ring_block(rank, static_cast<int>(recv.step()) + 1, n)];
+      size_t off = recv.chunk() * chunk, len = std::min(chunk, block.bytes() - off);
+      MICS_CHECK(check_chunk(call, left, bytes, tag, len));
+      block.copy_in(off, len, slot);
+      rx->recv_release();
+      recv.advance();
+      progressed = true;
+    }
+    // A chunk of step s > 0 forwards what the same chunk of step s - 1 brought in.
+    while (!send.done() && (send.step() == 0 || recv.passed(send.step() - 1, send.chunk()))) {
+      void* slot = tx->send_slot();
+      if (!slot) break;
+      const BlockView& block = blocks[ring_block(rank, static_cast<int>(send.step()), n)];
+      size_t off = send.chunk() * chunk, len = std::min(chunk, block.bytes() - off);
+      block.copy_out(off, len, slot);
+      tx->send_post(len, call.tag);
+      send.advance();
+      progressed = true;
+    }
+    if (!progressed && (!send.done() || !recv.done()))
+      MICS_CHECK(wait_progress(call, seen, left, right));
+  }
+  return MICS_SUCCESS;
+}
+
+Result allgather(mics_comm* c, const void* send, void* recv, size_t count, mics_datatype_t type,
+                 Kind kind) {
+  Call call(c, kind, type, MICS_SUM, count, 0);
+  const size_t bytes = count * mics_type_size(type);
+  auto* out = static_cast<char*>(recv);
+  if (bytes == 0) return MICS_SUCCESS;
+  char* mine = out + static_cast<size_t>(c->rank) * bytes;
+  if (send != mine) memcpy(mine, send, bytes);
+  std::vector<BlockView> blocks(c->size);
+  for (int r = 0; r < c->size; ++r) blocks[r] = {bytes, {out + static_cast<size_t>(r) * bytes}};
+  return finish(call, ring_allgather(call, blocks));
+}
+
+Result barrier(mics_comm* c) {
+  // An allgather of one byte: a rank's ring completes only after every rank's
+  // byte has reached it, i.e. after every rank has entered.
+  Call call(c, Kind::kBarrier, MICS_UINT8, MICS_SUM, 1, 0);
+  std::vector<char> tokens(c->size);
+  std::vector<BlockView> blocks(c->size);
+  for (int r = 0; r < c->size; ++r) blocks[r] = {1, {&tokens[r]}};
+  return finish(call, ring_allgather(call, blocks));
+}
+
+}  // namespace mics::coll

@@ -1,0 +1,59 @@
+// Pipelined chain broadcast: root -> root+1 -> ... -> root-1. Each rank copies
+// an arriving chunk into its output, frees the slot at once, and forwards from
+// its output, so a slow successor never holds up its predecessor's slots.
+#include <cstring>
+
+#include "src/coll/collectives.h"
+#include "src/coll/ring.h"
+
+namespace mics::coll {
+
+Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_datatype_t type,
+                 int root) {
+  Call call(c, Kind::kBroadcast, type, MICS_SUM, count, root);
+  const size_t total = count * mics_type_size(type);
+  if (total == 0) return MICS_SUCCESS;
+  const int n = c->size, rank = c->rank;
+  if (rank == root && send != recv) memcpy(recv, send, total);
+  if (n == 1) return MICS_SUCCESS;
+  const int left = ring_left(rank, n), right = ring_right(rank, n);
+  const bool forwards = right != root;
+  transport::Connection* rx = rank == root ? nullptr : c->conn[left].get();
+  transport::Connection* tx = forwards ? c->conn[right].get() : nullptr;
+  const size_t chunk = (tx ? tx : rx)->slot_bytes();
+  const size_t chunks = div_up(total, chunk);
+  size_t received = rank == root ? chunks : 0, sent = forwards ? 0 : chunks;
+  auto* out = static_cast<char*>(recv);
+  Result r = MICS_SUCCESS;
+  while (r == MICS_SUCCESS && (received < chunks || sent < chunks)) {
+    uint32_t seen = c->shm->doorbell();
+    bool progressed = false;
+    size_t bytes = 0;
+    uint64_t tag = 0;
+    while (received < chunks) {
+      const void* slot = rx->recv_slot(&bytes, &tag);
+      if (!slot) break;
+      size_t off = received * chunk, len = std::min(chunk, total - off);
+      r = check_chunk(call, left, bytes, tag, len);
+      if (r != MICS_SUCCESS) break;
+      memcpy(out + off, slot, len);
+      rx->recv_release();
+      ++received;
+      progressed = true;
+    }
+    while (r == MICS_SUCCESS && sent < received) {
+      void* slot = tx->send_slot();
+      if (!slot) break;
+      size_t off = sent * chunk, len = std::min(chunk, total - off);
+      memcpy(slot, out + off, len);
+      tx->send_post(len, call.tag);
+      ++sent;
+      progressed = true;
+    }
+    if (r == MICS_SUCCESS && !progressed && (received < chunks || sent < chunks))
+      r = wait_progress(call, seen, rx ? left : -1, tx ? right : -1);
+  }
+  return finish(call, r);
+}
+
+}  // namespace mics::coll

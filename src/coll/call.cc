@@ -1,0 +1,100 @@
+#include "src/coll/call.h"
+
+#include <sched.h>
+
+#include <cinttypes>
+
+#include "topo/node_id.h"
+
+namespace mics::coll {
+namespace {
+constexpr int kSpins = 64;       // doorbell polls before yielding the core
+constexpr int64_t kSliceMs = 100;  // futex sleep per slice; liveness checked between slices
+
+const char* type_name(uint32_t t) {
+  static const char* names[] = {"int8",    "uint8",   "int32",   "uint32",  "int64",
+                                "uint64",  "float16", "float32", "float64", "bfloat16"};
+  return t < MICS_NUM_TYPES ? names[t] : "?";
+}
+
+std::string describe(uint64_t tag) {
+  char buf[128];
+  snprintf(buf, sizeof(buf), "%s #%" PRIu64 " (%s, op %u, shape %05" PRIx64 ")",
+           kind_name(static_cast<Kind>((tag >> 28) & 0xf)), tag >> 32,
+           type_name(static_cast<uint32_t>((tag >> 24) & 0xf)),
+           static_cast<unsigned>((tag >> 20) & 0xf), tag & 0xfffff);
+  return buf;
+}
+}  // namespace
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::kAllgather: return "allgather";
+    case Kind::kReduceScatter: return "reduce_scatter";
+    case Kind::kAllreduce: return "allreduce";
+    case Kind::kBroadcast: return "broadcast";
+    case Kind::kBarrier: return "barrier";
+    case Kind::kHierAllgather: return "hier_allgather";
+  }
+  return "?";
+}
+
+Call::Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t count, int root)
+    : comm(c), kind(k), seq(++c->seq), deadline(Deadline::after_ms(c->timeout_ms)) {
+  uint64_t shape[2] = {count, static_cast<uint64_t>(root)};
+  uint64_t h = topo::hash_bytes(shape, sizeof(shape)) & 0xfffff;
+  tag = (seq & 0xffffffffull) << 32 | (static_cast<uint64_t>(k) & 0xf) << 28 |
+        (static_cast<uint64_t>(type) & 0xf) << 24 | (static_cast<uint64_t>(op) & 0xf) << 20 | h;
+}
+
+Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
+  auto* shm = call.comm->shm.get();
+  for (int i = 0; i < kSpins; ++i) {
+    if (shm->doorbell() != seen) return MICS_SUCCESS;
+    __builtin_ia32_pause();
+  }
+  sched_yield();  // oversubscribed hosts: let the peer we wait for run
+  for (;;) {
+    if (call.comm->aborted.load())
+      return MICS_ERROR(MICS_INVALID_USAGE, "%s #%" PRIu64 ": the communicator was aborted",
+                        kind_name(call.kind), call.seq);
+    if (shm->doorbell() != seen) return MICS_SUCCESS;
+    int64_t left = call.deadline.remaining_ms();
+    if (left == 0)
+      return MICS_ERROR(MICS_TIMEOUT,
+                        "%s #%" PRIu64 " on rank %d timed out after %" PRId64
+                        " ms waiting for rank %d and rank %d",
+                        kind_name(call.kind), call.seq, call.comm->rank, call.comm->timeout_ms,
+                        peer_a, peer_b);
+    shm->wait(seen, std::min(left, kSliceMs));
+    if (shm->doorbell() != seen) return MICS_SUCCESS;
+    for (int peer : {peer_a, peer_b}) {
+      if (peer >= 0 && call.comm->conn[peer] && !call.comm->conn[peer]->peer_alive())
+        return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": rank %d (pid %d) has exited",
+                          kind_name(call.kind), call.seq, peer, call.comm->ranks[peer].pid);
+    }
+  }
+}
+
+Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expected_bytes) {
+  if (tag != call.tag)
+    return MICS_ERROR(MICS_INVALID_USAGE,
+                      "mismatched collectives: rank %d is in %s, rank %d is in %s",
+                      call.comm->rank, describe(call.tag).c_str(), peer, describe(tag).c_str());
+  if (bytes != expected_bytes)
+    return MICS_ERROR(MICS_INVALID_USAGE,
+                      "mismatched collectives: %s: rank %d sent a %zu-byte chunk, rank %d "
+                      "expected %zu bytes",
+                      describe(call.tag).c_str(), peer, bytes, call.comm->rank, expected_bytes);
+  return MICS_SUCCESS;
+}
+
+Result finish(Call& call, Result r) {
+  if (r != MICS_SUCCESS && call.comm->fatal == MICS_SUCCESS) {
+    call.comm->fatal = r;
+    call.comm->fatal_message = thread_error();
+  }
+  return r;
+}
+
+}  // namespace mics::coll

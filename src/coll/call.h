@@ -1,0 +1,41 @@
+// One in-flight collective on one rank: its identity (sequence number and
+// operation fingerprint, carried with every chunk so mismatched calls are
+// caught), its deadline, and the single place where it waits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "src/base/deadline.h"
+#include "src/comm.h"
+
+namespace mics::coll {
+
+enum class Kind : uint32_t { kAllgather = 1, kReduceScatter, kAllreduce, kBroadcast, kBarrier, kHierAllgather };
+
+const char* kind_name(Kind kind);
+
+struct Call {
+  Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t count, int root);
+
+  mics_comm* comm;
+  Kind kind;
+  uint64_t seq;
+  uint64_t tag;  // seq:32 | kind:4 | type:4 | op:4 | hash(count, root):20
+  Deadline deadline;
+};
+
+// Call after a pass over the algorithm's conditions made no progress; `seen`
+// is the doorbell read before that pass. Returns when something may have moved,
+// or fails on abort, on the deadline (naming the ranks waited for), or when one
+// of them has died.
+Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b);
+
+// Checks a received chunk against what this rank expects (same operation, same size).
+Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expected_bytes);
+
+// Turns a failure half-way through a collective into the communicator's sticky
+// error: its channels are in an unknown state, so later calls must not use them.
+Result finish(Call& call, Result r);
+
+}  // namespace mics::coll

@@ -1,0 +1,65 @@
+// The communicator: everything a collective needs hangs off it (no globals).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mics/mics.h"
+#include "src/base/error.h"
+#include "src/bootstrap.h"
+#include "topo/layout.h"
+#include "transport/connection.h"
+#include "transport/shm/mailbox.h"
+
+struct mics_comm {
+  int rank = 0;
+  int size = 1;
+  std::vector<mics::RankInfo> ranks;  // per comm rank
+  mics::topo::NodeLayout layout;
+  uint64_t session = 0;   // from the root; names this job's shared-memory segments
+  uint64_t comm_id = 0;   // 0 for a world communicator; derived for splits
+  uint32_t splits = 0;    // splits made from this communicator (same on every rank)
+  int64_t timeout_ms = 0;
+  std::string job_tag;    // MICS_JOB_TAG (segment name prefix, for mics-run's sweep)
+  mics::transport::shm::ShmParams shm_params;
+
+  std::unique_ptr<mics::transport::shm::ShmDomain> shm;  // null when size == 1
+  std::vector<std::unique_ptr<mics::transport::Connection>> conn;  // per rank; null for self
+
+  std::atomic<bool> aborted{false};
+  mics_result_t fatal = MICS_SUCCESS;  // sticky: a collective failed half-way
+  std::string fatal_message;
+  std::string last_error;
+  uint64_t seq = 0;  // collectives issued on this communicator
+
+  // Subgroups of the hierarchical algorithms, made on first use.
+  std::unique_ptr<mics_comm> rail_comm;  // ranks sharing our local rank, one per node
+  std::unique_ptr<mics_comm> node_comm;  // ranks on our node
+  bool hier_fallback_logged = false;
+};
+
+namespace mics {
+
+struct CommConfig {
+  int64_t timeout_ms = 300000;
+  std::string job_tag;
+  transport::shm::ShmParams shm_params;
+};
+
+// Reads MICS_TIMEOUT_MS, MICS_JOB_TAG, MICS_SHM_* (validated).
+Result config_from_env(CommConfig* out);
+
+// Builds a communicator from the table of its ranks (same on every member):
+// node layout, shared-memory mailboxes, connections, a closing barrier.
+Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint64_t comm_id,
+                  const CommConfig& config, mics_comm** out);
+
+// Creates a world communicator through the root of id.
+Result init_world(const UniqueId& id, int nranks, int rank, const CommConfig& config,
+                  mics_comm** out);
+
+Result split_comm(mics_comm* parent, int color, int key, mics_comm** out);
+
+}  // namespace mics

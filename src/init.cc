@@ -1,0 +1,129 @@
+// Communicator construction: world (through the bootstrap root) and the
+// shared tail both world and split communicators go through.
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstring>
+
+#include "src/base/env.h"
+#include "src/base/log.h"
+#include "src/coll/collectives.h"
+#include "src/comm.h"
+#include "topo/node_id.h"
+
+namespace mics {
+namespace {
+
+std::string sanitize_tag(const std::string& tag) {
+  std::string out;
+  for (char c : tag)
+    if (isalnum(static_cast<unsigned char>(c)) && out.size() < 16) out += c;
+  return out.empty() ? "x" : out;
+}
+
+// Segment names every rank can compute for every peer: no name exchange needed.
+std::string mailbox_name(const mics_comm* c, int rank) {
+  char name[128];
+  snprintf(name, sizeof(name), "/mics-%s-%016" PRIx64 "-%016" PRIx64 "-%d", c->job_tag.c_str(),
+           c->session, c->comm_id, rank);
+  return name;
+}
+
+}  // namespace
+
+Result config_from_env(CommConfig* out) {
+  MICS_CHECK(env_int("MICS_TIMEOUT_MS", 300000, 1, INT32_MAX, &out->timeout_ms));
+  out->job_tag = sanitize_tag(env_str("MICS_JOB_TAG"));
+  MICS_CHECK(transport::shm::shm_params_from_env(&out->shm_params));
+  return MICS_SUCCESS;
+}
+
+Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint64_t comm_id,
+                  const CommConfig& config, mics_comm** out) {
+  auto t0 = Clock::now();
+  Deadline deadline = Deadline::after_ms(config.timeout_ms);
+  std::unique_ptr<mics_comm> c(new mics_comm());
+  c->rank = rank;
+  c->size = static_cast<int>(ranks.size());
+  c->ranks = std::move(ranks);
+  c->session = session;
+  c->comm_id = comm_id;
+  c->timeout_ms = config.timeout_ms;
+  c->job_tag = config.job_tag;
+  c->shm_params = config.shm_params;
+
+  std::vector<uint64_t> node_hash(c->size);
+  for (int r = 0; r < c->size; ++r) node_hash[r] = c->ranks[r].node_hash;
+  c->layout = topo::make_layout(node_hash);
+
+  // Shared memory reaches every rank on our physical host. Ranks elsewhere need
+  // the inter-node transport, which this build does not have yet.
+  const RankInfo& me = c->ranks[rank];
+  std::vector<int> local;  // comm ranks on this physical host, ascending
+  for (int r = 0; r < c->size; ++r) {
+    if (c->ranks[r].physical_hash == me.physical_hash) {
+      local.push_back(r);
+    } else {
+      return MICS_ERROR(MICS_SYSTEM_ERROR,
+                        "rank %d runs on another machine (node %.64s); this build reaches peers "
+                        "through shared memory only (no inter-node transport yet)",
+                        r, c->ranks[r].node_name);
+    }
+  }
+  c->conn.resize(c->size);
+  double topo_ms = ms_since(t0);
+  if (local.size() > 1) {
+    int my_index = 0;
+    std::vector<std::string> names;
+    std::vector<int> pids;
+    for (size_t i = 0; i < local.size(); ++i) {
+      if (local[i] == rank) my_index = static_cast<int>(i);
+      names.push_back(mailbox_name(c.get(), local[i]));
+      const RankInfo& p = c->ranks[local[i]];
+      pids.push_back(p.pid_namespace == me.pid_namespace ? p.pid : 0);
+    }
+    MICS_CHECK(transport::shm::ShmDomain::create(names[my_index], my_index,
+                                                 static_cast<int>(local.size()), c->shm_params,
+                                                 &c->shm));
+    MICS_CHECK(c->shm->attach(names, pids, deadline));
+    for (size_t i = 0; i < local.size(); ++i)
+      if (local[i] != rank) c->conn[local[i]] = c->shm->connect(static_cast<int>(i));
+  }
+  // Nobody returns before everyone is connected (and has unlinked what it should).
+  MICS_CHECK(coll::barrier(c.get()));
+  MICS_LOG_INFO("comm %016" PRIx64 " rank %d/%d: node %d/%d local rank %d/%zu; topology %.2f ms, "
+                "connect %.2f ms",
+                c->comm_id, rank, c->size, c->layout.node_of[rank], c->layout.nnodes(),
+                c->layout.local_rank_of[rank], c->layout.node_ranks[c->layout.node_of[rank]].size(),
+                topo_ms, ms_since(t0) - topo_ms);
+  *out = c.release();
+  return MICS_SUCCESS;
+}
+
+Result init_world(const UniqueId& id, int nranks, int rank, const CommConfig& config,
+                  mics_comm** out) {
+  auto t0 = Clock::now();
+  topo::HostIdentity host;
+  MICS_CHECK(topo::local_identity(&host));
+  RankInfo mine{};
+  mine.node_hash = host.node_hash;
+  mine.physical_hash = host.physical_hash;
+  mine.pid_namespace = host.pid_namespace;
+  mine.pid = getpid();
+  mine.rank = rank;
+  snprintf(mine.node_name, sizeof(mine.node_name), "%s", host.node_name.c_str());
+
+  std::vector<RankInfo> all;
+  uint64_t session = 0;
+  Result r = rendezvous(id, nranks, rank, mine, Deadline::after_ms(config.timeout_ms), &all,
+                        &session);
+  join_root(id);  // if this process hosted the root, it has finished by now
+  MICS_CHECK(r);
+  double bootstrap_ms = ms_since(t0);
+  MICS_CHECK(build_comm(std::move(all), rank, session, 0, config, out));
+  MICS_LOG_INFO("init rank %d/%d on %s: bootstrap %.2f ms, total %.2f ms", rank, nranks,
+                host.node_name.c_str(), bootstrap_ms, ms_since(t0));
+  return MICS_SUCCESS;
+}
+
+}  // namespace mics

@@ -1,0 +1,37 @@
+// A connection moves byte chunks between this rank and one peer, in both
+// directions, through a fixed ring of slots per direction. It knows nothing of
+// collectives: the algorithms in src/coll decide what goes in each slot.
+//
+// Protocol: a sender fills send_slot() and publishes it with send_post(); the
+// receiver reads recv_slot() and frees it with recv_release(). Slots are
+// delivered in order. Neither call blocks: a nullptr slot means "not now", and
+// the caller waits on its communicator's doorbell, which every post and release
+// aimed at this rank rings.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mics::transport {
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  virtual size_t slot_bytes() const = 0;
+
+  // A free slot to fill, or nullptr while every slot is in flight.
+  virtual void* send_slot() = 0;
+  // Publishes the slot from send_slot() holding `bytes` of payload. `tag`
+  // fingerprints the operation so the receiver can detect mismatched calls.
+  virtual void send_post(size_t bytes, uint64_t tag) = 0;
+
+  // The oldest slot that has arrived, or nullptr.
+  virtual const void* recv_slot(size_t* bytes, uint64_t* tag) = 0;
+  virtual void recv_release() = 0;
+
+  // False once the peer is known to be gone (checked only while waiting).
+  virtual bool peer_alive() const = 0;
+};
+
+}  // namespace mics::transport
