@@ -8,5 +8,5 @@ build="${MICS_BUILD_DIR:-$root/build}"
 "$root/cmake/setup.sh"
 for coll in all_gather reduce_scatter; do
   "$build/mics-run" -n 4 --nodes 2 --no-prefix -- \
-    "$build/perf/${coll}_perf" -b 8 -e 64M -f 4 -w 2 -n 10 "$@"
+    "$build/perf/${coll}_perf" -b 1K -e 64M -f 4 -w 2 -n 10 "$@"
 done
