@@ -28,7 +28,8 @@ void BlockView::copy_in(size_t off, size_t len, const void* src) const {
   }
 }
 
-Result ring_allgather(Call& call, const std::vector<BlockView>& blocks) {
+Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
+                      const std::function<bool()>& idle) {
   mics_comm* c = call.comm;
   const int n = c->size, rank = c->rank;
   if (n == 1) return MICS_SUCCESS;
@@ -70,6 +71,7 @@ Result ring_allgather(Call& call, const std::vector<BlockView>& blocks) {
       send.advance();
       progressed = true;
     }
+    if (!progressed && idle) progressed = idle();
     if (!progressed && (!send.done() || !recv.done()))
       MICS_CHECK(wait_progress(call, seen, left, right));
   }
@@ -83,10 +85,23 @@ Result allgather(mics_comm* c, const void* send, void* recv, size_t count, mics_
   auto* out = static_cast<char*>(recv);
   if (bytes == 0) return MICS_SUCCESS;
   char* mine = out + static_cast<size_t>(c->rank) * bytes;
-  if (send != mine) memcpy(mine, send, bytes);
   std::vector<BlockView> blocks(c->size);
   for (int r = 0; r < c->size; ++r) blocks[r] = {bytes, {out + static_cast<size_t>(r) * bytes}};
-  return finish(call, ring_allgather(call, blocks));
+  // Out of place, the ring sends our block straight from sendbuf and copies it
+  // into recvbuf in slices while it would otherwise wait for peers.
+  blocks[c->rank].segs[0] = const_cast<char*>(static_cast<const char*>(send));
+  size_t copied = send == mine ? bytes : 0;
+  auto copy_slice = [&] {
+    if (copied == bytes) return false;
+    size_t len = std::min<size_t>(bytes - copied, 256 << 10);
+    memcpy(mine + copied, static_cast<const char*>(send) + copied, len);
+    copied += len;
+    return true;
+  };
+  Result r = ring_allgather(call, blocks, copy_slice);
+  while (r == MICS_SUCCESS && copy_slice()) {
+  }
+  return finish(call, r);
 }
 
 Result barrier(mics_comm* c) {

@@ -25,6 +25,13 @@ std::string describe(uint64_t tag) {
            static_cast<unsigned>((tag >> 20) & 0xf), tag & 0xfffff);
   return buf;
 }
+std::string peers_text(int a, int b) {
+  std::string s;
+  for (int p : {a, b})
+    if (p >= 0 && s.find(std::to_string(p)) == std::string::npos)
+      s += (s.empty() ? "" : " and ") + std::to_string(p);
+  return s;
+}
 }  // namespace
 
 const char* kind_name(Kind kind) {
@@ -63,9 +70,9 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
     if (left == 0)
       return MICS_ERROR(MICS_TIMEOUT,
                         "%s #%" PRIu64 " on rank %d timed out after %" PRId64
-                        " ms waiting for rank %d and rank %d",
+                        " ms waiting for rank(s) %s",
                         kind_name(call.kind), call.seq, call.comm->rank, call.comm->timeout_ms,
-                        peer_a, peer_b);
+                        peers_text(peer_a, peer_b).c_str());
     shm->wait(seen, std::min(left, kSliceMs));
     if (shm->doorbell() != seen) return MICS_SUCCESS;
     for (int peer : {peer_a, peer_b}) {

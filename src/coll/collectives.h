@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "src/coll/call.h"
@@ -29,8 +30,11 @@ struct Span {
 };
 
 // Ring allgather: blocks[r] is where rank r's block lives here; ours must
-// already hold our contribution. Every rank ends with every block.
-Result ring_allgather(Call& call, const std::vector<BlockView>& blocks);
+// already hold our contribution (it is only read). Every rank ends with every
+// block. `idle`, when given, is called whenever the ring would otherwise wait;
+// it does a slice of side work and returns false once it has none left.
+Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
+                      const std::function<bool()>& idle = nullptr);
 
 // Ring reduce-scatter: block b's input is src + blocks[b].offset elements;
 // the reduction of our block is written to dst (which may alias our input block).
