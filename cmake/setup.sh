@@ -14,6 +14,10 @@ command -v python3 >/dev/null || need+=(python3)
 [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
 [ -f /usr/include/gmock/gmock.h ] || need+=(libgmock-dev)
 [ -f /usr/include/benchmark/benchmark.h ] || need+=(libbenchmark-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -f /usr/include/rdma/fabric.h ] || need+=(libfabric-dev)
+[ -f /usr/include/hwloc.h ] || need+=(libhwloc-dev)
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo_cmd=""

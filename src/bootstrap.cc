@@ -110,6 +110,18 @@ void root_main(int listen_fd, std::string secret, Deadline deadline) {
       if (send_all(fd, &r, sizeof(r), d) == MICS_SUCCESS)
         send_all(fd, infos.data(), infos.size() * sizeof(RankInfo), d);
     }
+    if (needs_network(infos)) {
+      // Ranks open their endpoints now; allow them the whole remaining timeout.
+      std::vector<NetAddress> addrs(expected);
+      bool ok = true;
+      for (int i = 0; i < expected && ok; ++i)
+        ok = recv_all(fds[i], &addrs[i], sizeof(NetAddress), deadline) == MICS_SUCCESS &&
+             addrs[i].len <= sizeof(addrs[i].bytes);
+      for (int i = 0; i < expected && ok; ++i)
+        send_all(fds[i], addrs.data(), addrs.size() * sizeof(NetAddress),
+                 Deadline::after_ms(kPerConnectionMs));
+      if (!ok) MICS_WARN("bootstrap root: a rank did not send its network address");
+    }
   } else {
     MICS_WARN("bootstrap root: gave up after the timeout with %d of %d ranks", arrived, expected);
   }
@@ -179,8 +191,16 @@ void join_root(const UniqueId& id) {
   if (t.joinable()) t.join();
 }
 
+bool needs_network(const std::vector<RankInfo>& ranks) {
+  for (const RankInfo& r : ranks)
+    if (r.node_hash != ranks[0].node_hash || r.physical_hash != ranks[0].physical_hash) return true;
+  return false;
+}
+
 Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine, Deadline deadline,
-                  std::vector<RankInfo>* all, uint64_t* session) {
+                  const std::function<Result(NetAddress*)>& make_address,
+                  std::vector<RankInfo>* all, std::vector<NetAddress>* addresses,
+                  uint64_t* session) {
   int fd = -1;
   MICS_CHECK(tcp_connect(id.root, deadline, &fd));
   Hello h{kHelloMagic, kVersion, {}, nranks, rank, sizeof(RankInfo)};
@@ -208,6 +228,16 @@ Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine
   }
   all->resize(nranks);
   res = recv_all(fd, all->data(), all->size() * sizeof(RankInfo), deadline);
+  if (res == MICS_SUCCESS && needs_network(*all)) {
+    NetAddress ours{};
+    Result made = make_address(&ours);
+    if (made != MICS_SUCCESS) ours.len = 0;  // tell the others rather than leave them waiting
+    res = send_all(fd, &ours, sizeof(ours), deadline);
+    addresses->resize(nranks);
+    if (res == MICS_SUCCESS)
+      res = recv_all(fd, addresses->data(), addresses->size() * sizeof(NetAddress), deadline);
+    if (made != MICS_SUCCESS) res = made;
+  }
   close(fd);
   MICS_CHECK(res);
   *session = r.session;

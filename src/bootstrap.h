@@ -7,11 +7,14 @@
 //   rank -> root: Hello{magic, version, secret[32], nranks, rank, info_bytes} RankInfo
 //   root -> rank: Reply{magic, status, nranks, session} RankInfo[nranks]   (status 0)
 //                 Reply{magic, status != 0, ...}                          (refused)
+// and, only when the ranks span several nodes (needs_network), a second round:
+//   rank -> root: NetAddress            root -> rank: NetAddress[nranks]
 // The root reads the fixed-size Hello first and checks the secret before it
 // reads anything else, and never reads more than sizeof(RankInfo) afterwards.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "mics/mics.h"
@@ -50,8 +53,21 @@ Result start_root(const SockAddr& listen_addr, const uint8_t secret[kSecretBytes
 // Joins the root thread of id if this process runs it (no-op otherwise).
 void join_root(const UniqueId& id);
 
-// Sends our info to the root and returns everyone's (indexed by rank).
+// True when the ranks span several nodes (or machines): then a second round
+// exchanges network addresses. Every rank and the root decide it the same way.
+bool needs_network(const std::vector<RankInfo>& ranks);
+
+// A network address, exchanged raw in the second round.
+struct NetAddress {
+  uint32_t len;
+  uint8_t bytes[124];
+};
+
+// Sends our info to the root and returns everyone's (indexed by rank). When
+// needs_network(*all), calls make_address for ours and fills *addresses.
 Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine, Deadline deadline,
-                  std::vector<RankInfo>* all, uint64_t* session);
+                  const std::function<Result(NetAddress*)>& make_address,
+                  std::vector<RankInfo>* all, std::vector<NetAddress>* addresses,
+                  uint64_t* session);
 
 }  // namespace mics

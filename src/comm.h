@@ -11,6 +11,8 @@
 #include "src/bootstrap.h"
 #include "topo/layout.h"
 #include "transport/connection.h"
+#include "transport/ofi/ofi_domain.h"
+#include "transport/ofi/ofi_endpoint.h"
 #include "transport/shm/mailbox.h"
 
 struct mics_comm {
@@ -25,8 +27,20 @@ struct mics_comm {
   std::string job_tag;    // MICS_JOB_TAG (segment name prefix, for mics-run's sweep)
   mics::transport::shm::ShmParams shm_params;
 
-  std::unique_ptr<mics::transport::shm::ShmDomain> shm;  // null when size == 1
+  mics::transport::ofi::OfiParams net_params;
+
+  // Transports. Declared before `conn` so the connections go first on destruction.
+  std::unique_ptr<mics::transport::shm::ShmDomain> shm;  // ranks on our node; null if none
+  std::shared_ptr<mics::transport::ofi::OfiDomain> net_domain;  // shared with splits
+  std::unique_ptr<mics::transport::ofi::OfiEndpoint> net;       // ranks on other nodes; or null
   std::vector<std::unique_ptr<mics::transport::Connection>> conn;  // per rank; null for self
+
+  // Chunk size of the ring algorithms: the smallest slot of any link of the ring
+  // (rank r -> r+1), so that both ends of every link cut blocks the same way.
+  size_t ring_chunk = 0;
+
+  // Changes whenever a shared-memory peer posts or releases towards us.
+  uint32_t wake_count() const { return shm ? shm->doorbell() : 0; }
 
   std::atomic<bool> aborted{false};
   mics_result_t fatal = MICS_SUCCESS;  // sticky: a collective failed half-way
@@ -46,7 +60,21 @@ struct CommConfig {
   int64_t timeout_ms = 300000;
   std::string job_tag;
   transport::shm::ShmParams shm_params;
+  transport::ofi::OfiParams net_params;
 };
+
+// The network side of a new communicator: its endpoint (already open, its
+// address published) and every member's address. Empty for one-node groups.
+struct NetSetup {
+  std::shared_ptr<transport::ofi::OfiDomain> domain;
+  std::unique_ptr<transport::ofi::OfiEndpoint> endpoint;
+  std::vector<NetAddress> addresses;  // per member rank
+};
+
+// Opens an endpoint for a communicator where this rank is `rank`.
+Result open_endpoint(std::shared_ptr<transport::ofi::OfiDomain>* domain,
+                     const transport::ofi::OfiParams& params, int rank, NetSetup* net,
+                     NetAddress* address);
 
 // Reads MICS_TIMEOUT_MS, MICS_JOB_TAG, MICS_SHM_* (validated).
 Result config_from_env(CommConfig* out);
@@ -54,7 +82,7 @@ Result config_from_env(CommConfig* out);
 // Builds a communicator from the table of its ranks (same on every member):
 // node layout, shared-memory mailboxes, connections, a closing barrier.
 Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint64_t comm_id,
-                  const CommConfig& config, mics_comm** out);
+                  const CommConfig& config, NetSetup net, mics_comm** out);
 
 // Creates a world communicator through the root of id.
 Result init_world(const UniqueId& id, int nranks, int rank, const CommConfig& config,

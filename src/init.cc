@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <algorithm>
 #include <cstring>
 
 #include "src/base/env.h"
@@ -35,11 +36,26 @@ Result config_from_env(CommConfig* out) {
   MICS_CHECK(env_int("MICS_TIMEOUT_MS", 300000, 1, INT32_MAX, &out->timeout_ms));
   out->job_tag = sanitize_tag(env_str("MICS_JOB_TAG"));
   MICS_CHECK(transport::shm::shm_params_from_env(&out->shm_params));
+  MICS_CHECK(transport::ofi::ofi_params_from_env(&out->net_params));
+  return MICS_SUCCESS;
+}
+
+Result open_endpoint(std::shared_ptr<transport::ofi::OfiDomain>* domain,
+                     const transport::ofi::OfiParams& params, int rank, NetSetup* net,
+                     NetAddress* address) {
+  if (!*domain) MICS_CHECK(transport::ofi::OfiDomain::open(params, domain));
+  net->domain = *domain;
+  MICS_CHECK(transport::ofi::OfiEndpoint::open(*domain, rank, &net->endpoint));
+  const std::string& a = net->endpoint->address();
+  if (a.size() > sizeof(address->bytes))
+    return MICS_ERROR(MICS_INTERNAL_ERROR, "network address of %zu bytes is too long", a.size());
+  address->len = static_cast<uint32_t>(a.size());
+  memcpy(address->bytes, a.data(), a.size());
   return MICS_SUCCESS;
 }
 
 Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint64_t comm_id,
-                  const CommConfig& config, mics_comm** out) {
+                  const CommConfig& config, NetSetup net, mics_comm** out) {
   auto t0 = Clock::now();
   Deadline deadline = Deadline::after_ms(config.timeout_ms);
   std::unique_ptr<mics_comm> c(new mics_comm());
@@ -51,26 +67,36 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
   c->timeout_ms = config.timeout_ms;
   c->job_tag = config.job_tag;
   c->shm_params = config.shm_params;
+  c->net_params = config.net_params;
+  c->net_domain = net.domain;
+  c->net = std::move(net.endpoint);
 
   std::vector<uint64_t> node_hash(c->size);
   for (int r = 0; r < c->size; ++r) node_hash[r] = c->ranks[r].node_hash;
   c->layout = topo::make_layout(node_hash);
 
-  // Shared memory reaches every rank on our physical host. Ranks elsewhere need
-  // the inter-node transport, which this build does not have yet.
+  // Shared memory serves the ranks of our node (same node id and same machine);
+  // every other rank is reached over the network endpoint.
   const RankInfo& me = c->ranks[rank];
-  std::vector<int> local;  // comm ranks on this physical host, ascending
-  for (int r = 0; r < c->size; ++r) {
-    if (c->ranks[r].physical_hash == me.physical_hash) {
-      local.push_back(r);
-    } else {
-      return MICS_ERROR(MICS_SYSTEM_ERROR,
-                        "rank %d runs on another machine (node %.64s); this build reaches peers "
-                        "through shared memory only (no inter-node transport yet)",
-                        r, c->ranks[r].node_name);
-    }
-  }
+  std::vector<int> local;  // comm ranks served by shared memory, ascending
   c->conn.resize(c->size);
+  for (int r = 0; r < c->size; ++r) {
+    const RankInfo& p = c->ranks[r];
+    if (p.node_hash == me.node_hash && p.physical_hash == me.physical_hash) {
+      local.push_back(r);
+      continue;
+    }
+    const NetAddress* a = r < static_cast<int>(net.addresses.size()) ? &net.addresses[r] : nullptr;
+    if (!c->net || !a)
+      return MICS_ERROR(MICS_INTERNAL_ERROR, "rank %d is on another node but no network "
+                        "endpoint was set up", r);
+    if (a->len == 0)
+      return MICS_ERROR(MICS_REMOTE_ERROR, "rank %d (node %.64s) could not open a network "
+                        "endpoint (see its log)", r, p.node_name);
+    MICS_CHECK(c->net->add_peer(r, std::string(reinterpret_cast<const char*>(a->bytes), a->len),
+                                p.node_name));
+    c->conn[r] = c->net->connect(r);
+  }
   double topo_ms = ms_since(t0);
   if (local.size() > 1) {
     int my_index = 0;
@@ -88,6 +114,13 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
     MICS_CHECK(c->shm->attach(names, pids, deadline));
     for (size_t i = 0; i < local.size(); ++i)
       if (local[i] != rank) c->conn[local[i]] = c->shm->connect(static_cast<int>(i));
+  }
+  c->ring_chunk = c->shm_params.slot_bytes;
+  for (int r = 0; r < c->size; ++r) {
+    const RankInfo& a = c->ranks[r];
+    const RankInfo& b = c->ranks[(r + 1) % c->size];
+    if (a.node_hash != b.node_hash || a.physical_hash != b.physical_hash)
+      c->ring_chunk = std::min(c->ring_chunk, c->net_params.chunk_bytes);
   }
   // Nobody returns before everyone is connected (and has unlinked what it should).
   MICS_CHECK(coll::barrier(c.get()));
@@ -115,12 +148,17 @@ Result init_world(const UniqueId& id, int nranks, int rank, const CommConfig& co
 
   std::vector<RankInfo> all;
   uint64_t session = 0;
-  Result r = rendezvous(id, nranks, rank, mine, Deadline::after_ms(config.timeout_ms), &all,
-                        &session);
+  NetSetup net;
+  std::shared_ptr<transport::ofi::OfiDomain> domain;
+  auto make_address = [&](NetAddress* address) {
+    return open_endpoint(&domain, config.net_params, rank, &net, address);
+  };
+  Result r = rendezvous(id, nranks, rank, mine, Deadline::after_ms(config.timeout_ms),
+                        make_address, &all, &net.addresses, &session);
   join_root(id);  // if this process hosted the root, it has finished by now
   MICS_CHECK(r);
   double bootstrap_ms = ms_since(t0);
-  MICS_CHECK(build_comm(std::move(all), rank, session, 0, config, out));
+  MICS_CHECK(build_comm(std::move(all), rank, session, 0, config, std::move(net), out));
   MICS_LOG_INFO("init rank %d/%d on %s: bootstrap %.2f ms, total %.2f ms", rank, nranks,
                 host.node_name.c_str(), bootstrap_ms, ms_since(t0));
   return MICS_SUCCESS;

@@ -30,6 +30,12 @@ class Connection {
   virtual const void* recv_slot(size_t* bytes, uint64_t* tag) = 0;
   virtual void recv_release() = 0;
 
+  // True once everything posted has reached the peer and needs nothing more
+  // from us. Shared memory: at once. Network with manual progress: only when
+  // the peer has consumed it, which a collective waits for before returning so
+  // that no transfer depends on a rank that has moved on.
+  virtual bool sends_done() = 0;
+
   // False once the peer is known to be gone (checked only while waiting).
   virtual bool peer_alive() const = 0;
 };

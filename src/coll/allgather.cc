@@ -36,7 +36,7 @@ Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
   const int left = ring_left(rank, n), right = ring_right(rank, n);
   transport::Connection* rx = c->conn[left].get();
   transport::Connection* tx = c->conn[right].get();
-  const size_t chunk = tx->slot_bytes();
+  const size_t chunk = c->ring_chunk;
   // Step s sends block (rank - s) and receives block (rank - s - 1).
   std::vector<size_t> send_chunks(n - 1), recv_chunks(n - 1);
   for (int s = 0; s < n - 1; ++s) {
@@ -45,7 +45,7 @@ Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
   }
   RingCursor send(send_chunks), recv(recv_chunks);
   while (!send.done() || !recv.done()) {
-    uint32_t seen = c->shm->doorbell();
+    uint32_t seen = c->wake_count();
     bool progressed = false;
     size_t bytes = 0;
     uint64_t tag = 0;
@@ -75,7 +75,7 @@ Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
     if (!progressed && (!send.done() || !recv.done()))
       MICS_CHECK(wait_progress(call, seen, left, right));
   }
-  return MICS_SUCCESS;
+  return drain(call, tx, right);
 }
 
 Result allgather(mics_comm* c, const void* send, void* recv, size_t count, mics_datatype_t type,

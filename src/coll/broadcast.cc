@@ -20,13 +20,13 @@ Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_
   const bool forwards = right != root;
   transport::Connection* rx = rank == root ? nullptr : c->conn[left].get();
   transport::Connection* tx = forwards ? c->conn[right].get() : nullptr;
-  const size_t chunk = (tx ? tx : rx)->slot_bytes();
+  const size_t chunk = c->ring_chunk;
   const size_t chunks = div_up(total, chunk);
   size_t received = rank == root ? chunks : 0, sent = forwards ? 0 : chunks;
   auto* out = static_cast<char*>(recv);
   Result r = MICS_SUCCESS;
   while (r == MICS_SUCCESS && (received < chunks || sent < chunks)) {
-    uint32_t seen = c->shm->doorbell();
+    uint32_t seen = c->wake_count();
     bool progressed = false;
     size_t bytes = 0;
     uint64_t tag = 0;
@@ -53,6 +53,7 @@ Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_
     if (r == MICS_SUCCESS && !progressed && (received < chunks || sent < chunks))
       r = wait_progress(call, seen, rx ? left : -1, tx ? right : -1);
   }
+  if (r == MICS_SUCCESS) r = drain(call, tx, right);
   return finish(call, r);
 }
 

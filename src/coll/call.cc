@@ -1,6 +1,7 @@
 #include "src/coll/call.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <cinttypes>
 
@@ -10,6 +11,8 @@ namespace mics::coll {
 namespace {
 constexpr int kSpins = 64;       // doorbell polls before yielding the core
 constexpr int64_t kSliceMs = 100;  // futex sleep per slice; liveness checked between slices
+constexpr int64_t kFirstNapUs = 20;   // with a network endpoint: first nap between polls
+constexpr int64_t kMaxNapUs = 500;    // ... growing to this, so protocol progress stays prompt
 
 const char* type_name(uint32_t t) {
   static const char* names[] = {"int8",    "uint8",   "int32",   "uint32",  "int64",
@@ -55,31 +58,60 @@ Call::Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t c
 }
 
 Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
-  auto* shm = call.comm->shm.get();
+  mics_comm* c = call.comm;
+  // Something moved: a shared-memory peer rang, or the network made progress.
+  auto moved = [&](bool* yes) -> Result {
+    *yes = c->wake_count() != seen;
+    if (!*yes && c->net) MICS_CHECK(c->net->progress(yes));
+    return MICS_SUCCESS;
+  };
+  bool yes = false;
   for (int i = 0; i < kSpins; ++i) {
-    if (shm->doorbell() != seen) return MICS_SUCCESS;
+    MICS_CHECK(moved(&yes));
+    if (yes) return MICS_SUCCESS;
     __builtin_ia32_pause();
   }
   sched_yield();  // oversubscribed hosts: let the peer we wait for run
+  // Network completions ring no doorbell, so with a network endpoint we sleep
+  // in short, growing naps; with shared memory only, until the doorbell rings.
+  int64_t nap_us = kFirstNapUs;
+  auto last_liveness = Clock::now();
   for (;;) {
-    if (call.comm->aborted.load())
+    if (c->aborted.load())
       return MICS_ERROR(MICS_INVALID_USAGE, "%s #%" PRIu64 ": the communicator was aborted",
                         kind_name(call.kind), call.seq);
-    if (shm->doorbell() != seen) return MICS_SUCCESS;
+    MICS_CHECK(moved(&yes));
+    if (yes) return MICS_SUCCESS;
     int64_t left = call.deadline.remaining_ms();
     if (left == 0)
       return MICS_ERROR(MICS_TIMEOUT,
                         "%s #%" PRIu64 " on rank %d timed out after %" PRId64
                         " ms waiting for rank(s) %s",
-                        kind_name(call.kind), call.seq, call.comm->rank, call.comm->timeout_ms,
+                        kind_name(call.kind), call.seq, c->rank, c->timeout_ms,
                         peers_text(peer_a, peer_b).c_str());
-    shm->wait(seen, std::min(left, kSliceMs));
-    if (shm->doorbell() != seen) return MICS_SUCCESS;
-    for (int peer : {peer_a, peer_b}) {
-      if (peer >= 0 && call.comm->conn[peer] && !call.comm->conn[peer]->peer_alive())
-        return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": rank %d (pid %d) has exited",
-                          kind_name(call.kind), call.seq, peer, call.comm->ranks[peer].pid);
+    int64_t sleep_us = c->net ? nap_us : std::min(left, kSliceMs) * 1000;
+    if (c->shm) {
+      c->shm->wait(seen, sleep_us);
+    } else {
+      usleep(static_cast<useconds_t>(sleep_us));
     }
+    nap_us = std::min(nap_us * 2, kMaxNapUs);
+    if (c->wake_count() != seen) return MICS_SUCCESS;
+    if (Clock::now() - last_liveness < std::chrono::milliseconds(kSliceMs)) continue;
+    last_liveness = Clock::now();
+    for (int peer : {peer_a, peer_b}) {
+      if (peer >= 0 && c->conn[peer] && !c->conn[peer]->peer_alive())
+        return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": rank %d (pid %d) has exited",
+                          kind_name(call.kind), call.seq, peer, c->ranks[peer].pid);
+    }
+  }
+}
+
+Result drain(Call& call, transport::Connection* tx, int peer) {
+  for (;;) {
+    uint32_t seen = call.comm->wake_count();
+    if (!tx || tx->sends_done()) return MICS_SUCCESS;
+    MICS_CHECK(wait_progress(call, seen, peer, -1));
   }
 }
 

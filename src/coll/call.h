@@ -31,6 +31,10 @@ struct Call {
 // of them has died.
 Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b);
 
+// Waits until everything sent to `peer` over tx has been taken (see
+// Connection::sends_done). Every algorithm ends with it.
+Result drain(Call& call, transport::Connection* tx, int peer);
+
 // Checks a received chunk against what this rank expects (same operation, same size).
 Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expected_bytes);
 

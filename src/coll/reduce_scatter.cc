@@ -29,7 +29,7 @@ Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::ve
   const int left = ring_left(rank, n), right = ring_right(rank, n);
   transport::Connection* rx = c->conn[left].get();
   transport::Connection* tx = c->conn[right].get();
-  const size_t per_chunk = tx->slot_bytes() / wsize;  // elements per slot
+  const size_t per_chunk = c->ring_chunk / wsize;  // elements per slot
   // Step s sends block (rank - s - 1) and receives block (rank - s - 2).
   std::vector<size_t> send_chunks(n - 1), recv_chunks(n - 1);
   for (int s = 0; s < n - 1; ++s) {
@@ -39,7 +39,7 @@ Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::ve
   ChunkMajorCursor send(send_chunks), recv(recv_chunks);
   const size_t last = static_cast<size_t>(n - 2);
   while (!send.done() || !recv.done()) {
-    uint32_t seen = c->shm->doorbell();
+    uint32_t seen = c->wake_count();
     bool progressed = false;
     size_t bytes = 0;
     uint64_t tag = 0;
@@ -80,7 +80,7 @@ Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::ve
     if (!progressed && (!send.done() || !recv.done()))
       MICS_CHECK(wait_progress(call, seen, left, right));
   }
-  return MICS_SUCCESS;
+  return drain(call, tx, right);
 }
 
 Result reduce_scatter(mics_comm* c, const void* send, void* recv, size_t count,

@@ -134,13 +134,13 @@ uint32_t ShmDomain::doorbell() const {
   return header(my_index_)->doorbell.load(std::memory_order_seq_cst);
 }
 
-void ShmDomain::wait(uint32_t seen, int64_t max_ms) {
+void ShmDomain::wait(uint32_t seen, int64_t max_us) {
   MailboxHeader* h = header(my_index_);
   // Dekker with ring(): we publish "waiting" then re-read the doorbell; a
   // ringer bumps the doorbell then reads "waiting". One of us sees the other.
   h->waiting.store(1, std::memory_order_seq_cst);
   if (h->doorbell.load(std::memory_order_seq_cst) == seen) {
-    timespec ts{static_cast<time_t>(max_ms / 1000), static_cast<long>(max_ms % 1000) * 1000000};
+    timespec ts{static_cast<time_t>(max_us / 1000000), static_cast<long>(max_us % 1000000) * 1000};
     futex(&h->doorbell, FUTEX_WAIT, seen, &ts);
   }
   h->waiting.store(0, std::memory_order_relaxed);
@@ -191,6 +191,7 @@ class ShmConnection final : public Connection {
     rx_->tail.store(rx_->tail.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     ring(d_->header(peer_));
   }
+  bool sends_done() override { return true; }
   bool peer_alive() const override { return process_alive(d_->pids_[peer_]); }
 
  private:

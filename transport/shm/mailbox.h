@@ -51,8 +51,8 @@ class ShmDomain {
 
   // Doorbell: read it, test your conditions, then wait(seen) if nothing moved.
   uint32_t doorbell() const;
-  // Sleeps until the doorbell differs from seen or max_ms pass.
-  void wait(uint32_t seen, int64_t max_ms);
+  // Sleeps until the doorbell differs from seen or max_us pass.
+  void wait(uint32_t seen, int64_t max_us);
   // Wakes this rank's waiter (used by abort from another thread).
   void ring_self();
 

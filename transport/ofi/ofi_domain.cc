@@ -1,0 +1,109 @@
+#include "transport/ofi/ofi_domain.h"
+
+#include <rdma/fabric.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_errno.h>
+
+#include <cstring>
+#include <vector>
+
+#include "src/base/env.h"
+#include "src/base/log.h"
+
+namespace mics::transport::ofi {
+namespace {
+
+bool is_tcp(const std::string& provider) { return provider.rfind("tcp", 0) == 0; }
+
+fi_info* make_hints(const std::string& provider, const std::string& iface) {
+  fi_info* h = fi_allocinfo();
+  h->caps = FI_TAGGED;
+  h->mode = FI_CONTEXT | FI_CONTEXT2;  // every op carries a struct that lives until completion
+  h->ep_attr->type = FI_EP_RDM;
+  h->domain_attr->mr_mode =
+      FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+  h->domain_attr->threading = FI_THREAD_DOMAIN;
+  h->domain_attr->control_progress = FI_PROGRESS_MANUAL;
+  h->domain_attr->data_progress = FI_PROGRESS_MANUAL;
+  h->tx_attr->msg_order = FI_ORDER_SAS;
+  h->rx_attr->msg_order = FI_ORDER_SAS;
+  h->fabric_attr->prov_name = strdup(provider.c_str());
+  if (is_tcp(provider)) {
+    h->addr_format = FI_SOCKADDR_IN;
+    h->domain_attr->name = strdup(iface.c_str());  // tcp: the domain is the interface
+  }
+  return h;
+}
+
+}  // namespace
+
+Result ofi_params_from_env(OfiParams* out) {
+  out->provider = env_str("MICS_FI_PROVIDER");
+  for (char c : out->provider)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == ';' || c == '_' || c == '-'))
+      return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                        "MICS_FI_PROVIDER='%.64s' is not a provider name (e.g. efa, tcp;ofi_rxm)",
+                        out->provider.c_str());
+  out->iface = env_str("MICS_NET_IFACE");
+  if (out->iface.empty()) out->iface = "lo";
+  int64_t chunk = 0, slots = 0, delay = 0;
+  MICS_CHECK(env_int("MICS_NET_CHUNK_BYTES", 512 << 10, 4096, 64 << 20, &chunk));
+  MICS_CHECK(env_int("MICS_NET_SLOTS", 4, 2, 64, &slots));
+  MICS_CHECK(env_int("MICS_NET_DELAY_US", 0, 0, 1000000, &delay));
+  out->chunk_bytes = static_cast<size_t>(chunk);
+  out->nslots = static_cast<int>(slots);
+  out->delay_us = static_cast<int>(delay);
+  return MICS_SUCCESS;
+}
+
+Result OfiDomain::open(const OfiParams& params, std::shared_ptr<OfiDomain>* out) {
+  std::vector<std::string> candidates;
+  if (!params.provider.empty()) {
+    candidates.push_back(params.provider);
+  } else {
+    candidates = {"efa", "verbs;ofi_rxm", "tcp;ofi_rxm"};
+  }
+  std::string tried;
+  for (const auto& prov : candidates) {
+    fi_info* hints = make_hints(prov, params.iface);
+    fi_info* info = nullptr;
+    int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info);
+    fi_freeinfo(hints);
+    if (rc != 0 || !info) {
+      tried += " " + prov + " (" + fi_strerror(-rc) + ")";
+      continue;
+    }
+    std::shared_ptr<OfiDomain> d(new OfiDomain());
+    d->params_ = params;
+    d->provider_ = info->fabric_attr->prov_name ? info->fabric_attr->prov_name : prov;
+    d->info_ = fi_dupinfo(info);
+    fi_freeinfo(info);
+    if ((rc = fi_fabric(d->info_->fabric_attr, &d->fabric_, nullptr)) != 0)
+      return MICS_ERROR(MICS_SYSTEM_ERROR, "fi_fabric(%s) failed: %s", prov.c_str(),
+                        fi_strerror(-rc));
+    if ((rc = fi_domain(d->fabric_, d->info_, &d->domain_, nullptr)) != 0)
+      return MICS_ERROR(MICS_SYSTEM_ERROR, "fi_domain(%s) failed: %s", prov.c_str(),
+                        fi_strerror(-rc));
+    MICS_LOG_INFO("libfabric: provider %s domain %s mr_mode %s inject %zu", d->provider_.c_str(),
+                  d->info_->domain_attr->name,
+                  fi_tostr(&d->info_->domain_attr->mr_mode, FI_TYPE_MR_MODE),
+                  d->info_->tx_attr->inject_size);
+    *out = std::move(d);
+    return MICS_SUCCESS;
+  }
+  return MICS_ERROR(MICS_SYSTEM_ERROR,
+                    "no usable libfabric provider for inter-node traffic (interface %s); tried:%s",
+                    params.iface.c_str(), tried.c_str());
+}
+
+OfiDomain::~OfiDomain() {
+  if (domain_) fi_close(&domain_->fid);
+  if (fabric_) fi_close(&fabric_->fid);
+  if (info_) fi_freeinfo(info_);
+}
+
+bool OfiDomain::needs_local_desc() const { return info_->domain_attr->mr_mode & FI_MR_LOCAL; }
+bool OfiDomain::needs_mr_bind() const { return info_->domain_attr->mr_mode & FI_MR_ENDPOINT; }
+size_t OfiDomain::inject_size() const { return info_->tx_attr->inject_size; }
+
+}  // namespace mics::transport::ofi

@@ -1,0 +1,92 @@
+// The state of one peer of an OfiEndpoint: registered slot buffers, posted
+// receives, credits and deferred posts. Internal to transport/ofi.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include <rdma/fabric.h>
+
+#include "src/base/deadline.h"
+#include "src/base/error.h"
+
+struct fid_mr;
+
+namespace mics::transport::ofi {
+
+class OfiEndpoint;
+
+// Every posted operation carries one of these; libfabric owns it until completion.
+struct OpContext {
+  fi_context2 ctx;  // must stay first: op_context points here
+  class OfiPeer* peer;
+  enum Kind : uint8_t { kSendData, kRecvData, kRecvCredit } kind;
+  uint32_t index;
+};
+
+struct MessageHeader {
+  uint64_t op_tag;
+  uint64_t bytes;
+};
+
+class OfiPeer {
+ public:
+  OfiPeer(OfiEndpoint* ep, int rank, fi_addr_t addr, std::string name);
+  ~OfiPeer();
+  Result setup();  // registers buffers, posts receives
+
+  // Connection operations (see transport/connection.h).
+  size_t slot_bytes() const { return chunk_; }
+  void* send_slot();
+  void send_post(size_t bytes, uint64_t tag);
+  const void* recv_slot(size_t* bytes, uint64_t* tag);
+  void recv_release();
+
+  bool sends_done() const { return deferred_sends_.empty() && send_acked_ == send_head_; }
+  void on_completion(OpContext* op, size_t len);
+  Result flush();  // retries deferred posts; error on a hard failure
+  const std::string& name() const { return name_; }
+  int rank() const { return rank_; }
+
+ private:
+  char* send_buf(uint32_t i) const { return mem_ + i * stride_; }
+  char* recv_buf(uint32_t i) const { return mem_ + (nslots_ + i) * stride_; }
+  uint64_t* credit_buf(uint32_t i) const {
+    return reinterpret_cast<uint64_t*>(mem_ + 2 * nslots_ * stride_) + i;
+  }
+  Result post_recv(uint32_t seq);
+  Result post_credit_recv(uint32_t index);
+
+  OfiEndpoint* ep_;
+  int rank_;
+  fi_addr_t addr_;
+  std::string name_;
+  uint32_t nslots_;
+  size_t chunk_;
+  size_t stride_;  // header + chunk, 64-byte aligned
+  char* mem_ = nullptr;
+  size_t mem_bytes_ = 0;
+  fid_mr* mr_ = nullptr;
+  void* desc_ = nullptr;
+  std::vector<OpContext> send_ops_, recv_ops_, credit_ops_;
+
+  uint32_t send_head_ = 0;   // messages handed to send_post
+  uint32_t send_acked_ = 0;  // peer's released count (credits)
+  std::vector<bool> send_busy_;
+  struct Deferred {
+    uint32_t index;
+    size_t len;
+    Clock::time_point not_before;  // MICS_NET_DELAY_US emulation
+  };
+  std::deque<Deferred> deferred_sends_;
+
+  uint32_t recv_tail_ = 0;  // messages released by us
+  std::vector<bool> recv_done_;
+  std::deque<uint32_t> recv_to_post_;  // sequence numbers whose receive must be (re)posted
+  uint64_t credit_to_send_ = 0;         // latest released count not yet sent
+  bool credit_pending_ = false;
+};
+
+}  // namespace mics::transport::ofi
