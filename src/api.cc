@@ -247,7 +247,7 @@ MICS_API mics_result_t mics_allgather(const void* sendbuf, void* recvbuf, size_t
                       sendcount, type, comm->size, stream);
   }
   if (r == MICS_SUCCESS)
-    r = mics::coll::allgather(comm, sendbuf, recvbuf, sendcount, type, mics::coll::Kind::kAllgather);
+    r = mics::coll::select_allgather(comm, sendbuf, recvbuf, sendcount, type);
   return record(comm, r);
 }
 
@@ -281,7 +281,7 @@ MICS_API mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, s
                        recvcount * comm->size, in_place},
                       recvcount, type, comm->size, stream);
   }
-  if (r == MICS_SUCCESS) r = mics::coll::reduce_scatter(comm, sendbuf, recvbuf, recvcount, type, op);
+  if (r == MICS_SUCCESS) r = mics::coll::select_reduce_scatter(comm, sendbuf, recvbuf, recvcount, type, op);
   return record(comm, r);
 }
 
@@ -295,7 +295,7 @@ MICS_API mics_result_t mics_allreduce(const void* sendbuf, void* recvbuf, size_t
   if (r == MICS_SUCCESS)
     r = check_buffers({"allreduce", "sendbuf", sendbuf, count, "recvbuf", recvbuf, count, nullptr},
                       count, type, 1, stream);
-  if (r == MICS_SUCCESS) r = mics::coll::allreduce(comm, sendbuf, recvbuf, count, type, op);
+  if (r == MICS_SUCCESS) r = mics::coll::select_allreduce(comm, sendbuf, recvbuf, count, type, op);
   return record(comm, r);
 }
 

@@ -9,6 +9,7 @@
 #include "mics/mics.h"
 #include "src/base/error.h"
 #include "src/bootstrap.h"
+#include "src/coll/cost_model.h"
 #include "topo/layout.h"
 #include "transport/connection.h"
 #include "transport/ofi/ofi_domain.h"
@@ -28,6 +29,9 @@ struct mics_comm {
   mics::transport::shm::ShmParams shm_params;
 
   mics::transport::ofi::OfiParams net_params;
+  mics::coll::Algo algo = mics::coll::Algo::kAuto;  // MICS_ALGO
+  mics::coll::CostModel model;                      // MICS_MODEL_*
+  uint32_t algo_logged = 0;                         // which choices were logged at INFO
 
   // Transports. Declared before `conn` so the connections go first on destruction.
   std::unique_ptr<mics::transport::shm::ShmDomain> shm;  // ranks on our node; null if none
@@ -52,6 +56,7 @@ struct mics_comm {
   std::unique_ptr<mics_comm> rail_comm;  // ranks sharing our local rank, one per node
   std::unique_ptr<mics_comm> node_comm;  // ranks on our node
   bool hier_fallback_logged = false;
+  std::vector<char> scratch;  // workspace of the hierarchical reductions, grown on demand
 };
 
 namespace mics {
@@ -61,6 +66,8 @@ struct CommConfig {
   std::string job_tag;
   transport::shm::ShmParams shm_params;
   transport::ofi::OfiParams net_params;
+  coll::Algo algo = coll::Algo::kAuto;
+  coll::CostModel model;
 };
 
 // The network side of a new communicator: its endpoint (already open, its

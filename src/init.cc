@@ -37,6 +37,8 @@ Result config_from_env(CommConfig* out) {
   out->job_tag = sanitize_tag(env_str("MICS_JOB_TAG"));
   MICS_CHECK(transport::shm::shm_params_from_env(&out->shm_params));
   MICS_CHECK(transport::ofi::ofi_params_from_env(&out->net_params));
+  MICS_CHECK(coll::algo_from_env(&out->algo));
+  MICS_CHECK(coll::cost_model_from_env(&out->model));
   return MICS_SUCCESS;
 }
 
@@ -68,6 +70,8 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
   c->job_tag = config.job_tag;
   c->shm_params = config.shm_params;
   c->net_params = config.net_params;
+  c->algo = config.algo;
+  c->model = config.model;
   c->net_domain = net.domain;
   c->net = std::move(net.endpoint);
 

@@ -69,6 +69,8 @@ Result split_comm(mics_comm* parent, int color, int key, mics_comm** out) {
   config.job_tag = parent->job_tag;
   config.shm_params = parent->shm_params;
   config.net_params = parent->net_params;
+  config.algo = parent->algo;
+  config.model = parent->model;
   MICS_CHECK(
       build_comm(std::move(infos), new_rank, parent->session, comm_id, config, std::move(net), out));
   return MICS_SUCCESS;

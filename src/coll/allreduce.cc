@@ -16,12 +16,12 @@ Result allreduce(mics_comm* c, const void* send, void* recv, size_t count, mics_
   size_t offset = 0;
   for (int r = 0; r < n; ++r) {
     size_t len = count / n + (static_cast<size_t>(r) < count % n ? 1 : 0);
-    spans[r] = {offset, len};
+    spans[r] = {len, {offset}};
     views[r] = {len * esize, {static_cast<char*>(recv) + offset * esize}};
     offset += len;
   }
-  char* mine = static_cast<char*>(recv) + spans[c->rank].offset * esize;
-  Result r = ring_reduce_scatter(call, send, mine, spans, type, op);
+  char* mine = static_cast<char*>(recv) + spans[c->rank].segs[0] * esize;
+  Result r = ring_reduce_scatter(call, send, mine, spans, ReduceMode{type, op, false, false, n});
   if (r == MICS_SUCCESS) r = ring_allgather(call, views);
   return finish(call, r);
 }

@@ -23,10 +23,25 @@ struct BlockView {
   void copy_in(size_t off, size_t len, const void* src) const;
 };
 
-// Element range of one block of a reduction: [offset, offset + count).
+// One block of a reduction, in elements: segs.size() pieces of seg_count
+// elements each, at the given element offsets of the input (one piece for a
+// contiguous block; several for the strided blocks of the hierarchical form).
 struct Span {
-  size_t offset = 0;
-  size_t count = 0;
+  size_t seg_count = 0;
+  std::vector<size_t> segs;
+
+  size_t count() const { return seg_count * segs.size(); }
+};
+
+// How a reduce-scatter reads its input and writes its output. Partials of
+// 16-bit floats travel as float32 ("wire" type); a hierarchical reduce-scatter
+// keeps them that way between its stages so that it still rounds only once.
+struct ReduceMode {
+  mics_datatype_t type;
+  mics_redop_t op;
+  bool src_wire = false;  // input elements are already in the wire type (ours to modify)
+  bool dst_wire = false;  // leave the result in the wire type, unfinished (no AVG division)
+  int divisor = 1;        // AVG divides by this (the number of contributing ranks)
 };
 
 // Ring allgather: blocks[r] is where rank r's block lives here; ours must
@@ -36,10 +51,18 @@ struct Span {
 Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
                       const std::function<bool()>& idle = nullptr);
 
-// Ring reduce-scatter: block b's input is src + blocks[b].offset elements;
-// the reduction of our block is written to dst (which may alias our input block).
+// Ring reduce-scatter: block b's input is at src + blocks[b].segs[i] elements;
+// the reduction of our block is written to dst, contiguous (dst may alias our
+// input block when that is contiguous).
 Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::vector<Span>& blocks,
-                           mics_datatype_t type, mics_redop_t op);
+                           const ReduceMode& mode);
+
+// The rail and node subgroups of the hierarchical algorithms, made once per
+// communicator (collectively: every rank makes the same hierarchical call).
+Result ensure_subgroups(mics_comm* c);
+// True when c spans several nodes with the same number of ranks on each and
+// more than one rank per node: the shape the hierarchical algorithms need.
+bool hierarchical_shape(const mics_comm* c);
 
 // Entry points used by the API and by communicator construction.
 Result allgather(mics_comm* c, const void* send, void* recv, size_t count, mics_datatype_t type,
@@ -53,5 +76,17 @@ Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_
 Result barrier(mics_comm* c);
 Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
                       mics_datatype_t type);
+Result hier_reduce_scatter(mics_comm* c, const void* send, void* recv, size_t count,
+                           mics_datatype_t type, mics_redop_t op);
+Result hier_allreduce(mics_comm* c, const void* send, void* recv, size_t count,
+                      mics_datatype_t type, mics_redop_t op);
+
+// What the API calls: ring or hierarchical, per MICS_ALGO and the cost model.
+Result select_allgather(mics_comm* c, const void* send, void* recv, size_t count,
+                        mics_datatype_t type);
+Result select_reduce_scatter(mics_comm* c, const void* send, void* recv, size_t count,
+                             mics_datatype_t type, mics_redop_t op);
+Result select_allreduce(mics_comm* c, const void* send, void* recv, size_t count,
+                        mics_datatype_t type, mics_redop_t op);
 
 }  // namespace mics::coll

@@ -12,23 +12,6 @@
 #include "src/coll/collectives.h"
 
 namespace mics::coll {
-namespace {
-
-// The rail and node subgroups, made once per communicator (collectively, on
-// the first hierarchical call, which every rank makes).
-Result ensure_subgroups(mics_comm* c) {
-  if (c->rail_comm && c->node_comm) return MICS_SUCCESS;
-  int node = c->layout.node_of[c->rank], local = c->layout.local_rank_of[c->rank];
-  mics_comm* rail = nullptr;
-  mics_comm* node_comm = nullptr;
-  MICS_CHECK(split_comm(c, local, node, &rail));
-  c->rail_comm.reset(rail);
-  MICS_CHECK(split_comm(c, node, local, &node_comm));
-  c->node_comm.reset(node_comm);
-  return MICS_SUCCESS;
-}
-
-}  // namespace
 
 Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
                       mics_datatype_t type) {

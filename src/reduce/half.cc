@@ -3,6 +3,7 @@
 // -DMICS_REDUCE_PORTABLE_ONLY builds the baseline code only (to test it on an AVX2 machine).
 #if defined(__x86_64__) && !defined(MICS_REDUCE_PORTABLE_ONLY)
 #define MICS_REDUCE_F16C 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -44,7 +45,11 @@ __attribute__((target("avx2,f16c"))) void FloatToHalfF16c(uint16_t* dst, const f
 bool HasF16c() {
   static const bool has = [] {
     __builtin_cpu_init();  // we may run before libgcc's own constructor has
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    // F16C is CPUID.1:ECX bit 29 (asked directly: not every compiler's __builtin_cpu_supports
+    // knows "f16c"). The avx2 check also covers the OS saving the YMM registers.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 &&
+           (ecx & bit_F16C) != 0;
   }();
   return has;
 }
