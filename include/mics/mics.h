@@ -164,6 +164,21 @@ mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t count,
 /* Returns when every rank of comm has entered the barrier. */
 mics_result_t mics_barrier(mics_comm_t comm);
 
+/* ---- MiCS two-hop gradient synchronisation ------------------------------
+ * Reduce-scatters grads (partition_size * shard_count elements, rank-major)
+ * inside `partition` and accumulates the result into shard_accum
+ * (shard_count elements): shard_accum = op(shard_accum, reduce-scatter), with
+ * AVG and SUM accumulating by addition. When is_boundary != 0 it then
+ * all-reduces shard_accum across `replication` (NULL or size 1: nothing to do)
+ * and, for MICS_AVG, divides by partition_size * replication_size. Micro-steps
+ * that are not a boundary send nothing across replication groups.
+ * Zero shard_accum before the first micro-step of an accumulation window.
+ * INVALID_ARGUMENT: NULL partition, NULL buffers with shard_count > 0, grads
+ * overlapping shard_accum, bad type/op, a non-NULL stream (host build). */
+mics_result_t mics_grad_sync(const void* grads, void* shard_accum, size_t shard_count,
+                             mics_datatype_t type, mics_redop_t op, int is_boundary,
+                             mics_comm_t partition, mics_comm_t replication, void* stream);
+
 #ifdef __cplusplus
 }
 #endif
