@@ -157,10 +157,85 @@ class LauncherTest(unittest.TestCase):
         rc, _, err, _ = launch(["-n", "3", "true"])
         self.assertEqual(rc, 0, err)
 
+    def test_node_prefix_and_env(self):
+        # --node-prefix is split like a shell command, {node} replaced per token; the
+        # prefix execs the program, so the rank sees what the prefix set.
+        prog = ("import os; print(' '.join(k + '=' + os.environ.get(k, '-') for k in "
+                "['RANK', 'NODE_RANK', 'PFX', 'PFX2', 'IFACE', 'LIT', 'MASTER_ADDR', 'MASTER_PORT']))")
+        rc, out, err, _ = launch(["-n", "4", "--nodes", "2",
+                                  "--node-prefix", "env PFX=n{node} 'PFX2=a b{node}'",
+                                  "--node-env", "IFACE=veth{node}", "--node-env", "LIT={x}{node}{}",
+                                  "--", PY, "-c", prog])
+        self.assertEqual(rc, 0, err)
+        ranks = {}
+        for line in out.splitlines():
+            r, rest = line.split("] ", 1)
+            ranks[int(r[1:])] = rest
+        self.assertEqual(sorted(ranks), [0, 1, 2, 3])
+        ports = set()
+        for r, line in ranks.items():
+            node = r // 2
+            self.assertIn("PFX=n%d PFX2=a b%d IFACE=veth%d LIT={x}%d{} " % (node, node, node, node),
+                          line)
+            self.assertIn("NODE_RANK=%d " % node, line)
+            self.assertIn("MASTER_ADDR=127.0.0.1 ", line)
+            port = int(line.rsplit("MASTER_PORT=", 1)[1])
+            # Ranks run elsewhere: the port is drawn at random in [20000, 60000).
+            self.assertTrue(20000 <= port < 60000, port)
+            ports.add(port)
+        self.assertEqual(len(ports), 1)
+
+    def test_node_env_overrides_inherited(self):
+        env = dict(os.environ, IFACE="outer")
+        rc, out, err, _ = launch(["-n", "2", "--no-prefix", "--node-env", "IFACE=v{node}", PY, "-c",
+                                  "import os; print(os.environ['RANK'], os.environ['IFACE'])"],
+                                 env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sorted(out.splitlines()), ["0 v0", "1 v0"])  # one node: node 0
+
+    def test_master_addr_and_port(self):
+        prog = "import os; print(os.environ['MASTER_ADDR'], os.environ['MASTER_PORT'])"
+        rc, out, err, _ = launch(["-n", "2", "--no-prefix", "--master-addr", "198.18.0.1",
+                                  "--master-port", "23456", PY, "-c", prog])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), ["198.18.0.1 23456"] * 2)
+        # An address that is not ours: the port cannot be checked here, a random one is used.
+        rc, out, err, _ = launch(["-n", "1", "--no-prefix", "--master-addr", "198.18.0.1",
+                                  PY, "-c", prog])
+        self.assertEqual(rc, 0, err)
+        addr, port = out.split()
+        self.assertEqual(addr, "198.18.0.1")
+        self.assertTrue(0 < int(port) < 65535)
+
+    def test_node_prefix_fail_fast(self):
+        # A failing prefix (or a failing rank behind it) still stops the job.
+        rc, _, err, dt = launch(["-n", "2", "--nodes", "2", "--node-prefix", "sh -c 'exit {node}' x",
+                                 "--", PY, "-c", "import time; time.sleep(60)"])
+        self.assertEqual(rc, 1)
+        self.assertLess(dt, 8.0)
+        self.assertIn("mics-run: rank 1 exited with code 1", err)
+
+    def test_node_prefix_signal_forwarding(self):
+        p = subprocess.Popen([PY, LAUNCHER, "-n", "2", "--nodes", "2", "--node-prefix", "env N={node}",
+                              PY, "-c", "import time; time.sleep(60)"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 128 + signal.SIGTERM)
+
     def test_bad_args(self):
         for args in (["true"], ["-n", "0", "true"], ["-n", "x", "true"], ["-n", "2"],
                      ["-n", "3", "--nodes", "2", "true"], ["-n", "2", "--nodes", "0", "true"],
-                     ["-n", "2", "--timeout", "-1", "true"], ["-n", "2", "--bogus", "true"]):
+                     ["-n", "2", "--timeout", "-1", "true"], ["-n", "2", "--bogus", "true"],
+                     ["-n", "2", "--node-env", "NOEQUALS", "true"],
+                     ["-n", "2", "--node-env", "=v", "true"],
+                     ["-n", "2", "--node-env", "1X=v", "true"],
+                     ["-n", "2", "--node-prefix", "", "true"],
+                     ["-n", "2", "--node-prefix", "env 'unterminated", "true"],
+                     ["-n", "2", "--master-port", "0", "true"],
+                     ["-n", "2", "--master-port", "65535", "true"],
+                     ["-n", "2", "--master-addr", "", "true"]):
             rc, out, err, _ = launch(args)
             self.assertEqual(rc, 2, args)
             self.assertIn("usage", err.lower(), args)
