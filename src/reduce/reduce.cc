@@ -235,8 +235,12 @@ void reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire, const
       HalfReduceToWire<Op>(static_cast<W*>(out_wire), static_cast<const W*>(in_wire), s, n);
     } else if (out_wire == in_wire) {
       ReduceToWireInPlaceLoop<T, Op>(static_cast<W*>(out_wire), s, n);
-    } else {
+    } else if (kWidens<T> || out_wire != src) {
       ReduceToWireLoop<T, Op>(static_cast<W*>(out_wire), static_cast<const W*>(in_wire), s, n);
+    } else {
+      // out == src (same type): out[i] = op(in[i], out[i]) is the final step's in-place loop.
+      ReduceToFinalInPlaceLoop<T, Op, false>(static_cast<typename T::Src*>(out_wire),
+                                             static_cast<const W*>(in_wire), n, 1);
     }
   });
   assert(ok);

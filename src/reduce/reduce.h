@@ -35,7 +35,8 @@ size_t wire_type_size(mics_datatype_t type);
 // wire type is the type itself.
 void to_wire(mics_datatype_t type, void* wire, const void* src, size_t n);
 
-// out_wire[i] = op(in_wire[i], widen(src[i])). AVG combines as SUM. out_wire may equal in_wire.
+// out_wire[i] = op(in_wire[i], widen(src[i])). AVG combines as SUM. out_wire may equal in_wire,
+// or src if the wire type is the type itself.
 void reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire, const void* in_wire,
                     const void* src, size_t n);
 
