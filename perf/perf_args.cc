@@ -183,6 +183,9 @@ bool HandleFlag(int c, const char* v, Options* opt) {
         opt->algo = Algo::kAuto;
       else
         return Fail(f, v, "expected ring, hier or auto");
+      // The library reads MICS_ALGO when the communicator is made (after the
+      // flags are parsed), so -A steers every collective, as users would.
+      if (opt->algo != Algo::kAuto) setenv("MICS_ALGO", v, 1);
       return true;
     default:
       return false;

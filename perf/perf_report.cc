@@ -106,10 +106,6 @@ void Report::PrintHeader() const {
   const char* algo = opt_.algo == Algo::kHier ? "hier" : opt_.algo == Algo::kRing ? "ring" : "auto";
   std::printf("# mics: ranks %d nodes %d memory host algo %s time: %s over ranks blocking: %d\n",
               nranks_, nnodes_, algo, kAverageNames[opt_.average], opt_.blocking);
-  if (opt_.algo == Algo::kHier && std::strcmp(coll_.Name(), "all_gather_perf") != 0) {
-    std::printf("# note: -A hier only changes all_gather; %s uses the default algorithm\n",
-                coll_.Name());
-  }
   if (group_size_ != nranks_) {
     int groups = nranks_ / group_size_;
     std::printf(

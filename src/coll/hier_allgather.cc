@@ -37,7 +37,9 @@ Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
   Call rail_call(c->rail_comm.get(), Kind::kHierAllgather, type, MICS_SUM, count, 0);
   std::vector<BlockView> rail(nnodes);
   for (int j = 0; j < nnodes; ++j) rail[j] = {bytes, {block_of(layout.node_ranks[j][local])}};
+  auto t0 = Clock::now();
   Result r = finish(rail_call, ring_allgather(rail_call, rail));
+  double rail_ms = ms_since(t0);
   // Stage 2: node ring. Member l brings the n blocks of rail l, one per node.
   if (r == MICS_SUCCESS) {
     Call node_call(c->node_comm.get(), Kind::kHierAllgather, type, MICS_SUM, count, 0);
@@ -48,6 +50,8 @@ Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
     }
     r = finish(node_call, ring_allgather(node_call, node));
   }
+  MICS_TRACE("hier_allgather #%llu: %zu bytes per rank, rail ring %.3f ms, node ring %.3f ms",
+             static_cast<unsigned long long>(call.seq), bytes, rail_ms, ms_since(t0) - rail_ms);
   return finish(call, r);
 }
 

@@ -172,11 +172,18 @@ shape() {
     return 0
   fi
   burst=$(burst_bytes "$RATE")
+  # Under the rate limit, fq_codel (when the kernel has it) schedules flows
+  # fairly and keeps the queue short: without it, a link loaded in both
+  # directions holds every TCP ack behind up to 50 ms of the other way's data,
+  # which throttles the flows far below the rate (a bufferbloat artefact that
+  # a real NIC does not have).
   for ((j = 0; j < m; j++)); do
-    tc -n "$(node "$j")" qdisc replace dev "veth$j" root tbf rate "$RATE" burst "$burst" latency 50ms ||
-      return 1
-    tc -n "$(hub)" qdisc replace dev "h$j" root tbf rate "$RATE" burst "$burst" latency 50ms ||
-      return 1
+    tc -n "$(node "$j")" qdisc replace dev "veth$j" root handle 1: tbf rate "$RATE" \
+      burst "$burst" latency "${TBF_LATENCY:-50ms}" || return 1
+    tc -n "$(hub)" qdisc replace dev "h$j" root handle 1: tbf rate "$RATE" burst "$burst" \
+      latency "${TBF_LATENCY:-50ms}" || return 1
+    tc -n "$(node "$j")" qdisc replace dev "veth$j" parent 1:1 fq_codel 2>/dev/null
+    tc -n "$(hub)" qdisc replace dev "h$j" parent 1:1 fq_codel 2>/dev/null
   done
   return 0
 }
