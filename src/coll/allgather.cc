@@ -28,54 +28,75 @@ void BlockView::copy_in(size_t off, size_t len, const void* src) const {
   }
 }
 
-Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
-                      const std::function<bool()>& idle) {
+RingAllgather::RingAllgather(Call& call, const std::vector<BlockView>& blocks)
+    : call_(call), blocks_(blocks), chunk_(call.comm->ring_chunk) {
   mics_comm* c = call.comm;
   const int n = c->size, rank = c->rank;
-  if (n == 1) return MICS_SUCCESS;
-  const int left = ring_left(rank, n), right = ring_right(rank, n);
-  transport::Connection* rx = c->conn[left].get();
-  transport::Connection* tx = c->conn[right].get();
-  const size_t chunk = c->ring_chunk;
+  if (n == 1) return;
+  left_ = ring_left(rank, n);
+  right_ = ring_right(rank, n);
+  rx_ = c->conn[left_].get();
+  tx_ = c->conn[right_].get();
   // Step s sends block (rank - s) and receives block (rank - s - 1).
   std::vector<size_t> send_chunks(n - 1), recv_chunks(n - 1);
   for (int s = 0; s < n - 1; ++s) {
-    send_chunks[s] = div_up(blocks[ring_block(rank, s, n)].bytes(), chunk);
-    recv_chunks[s] = div_up(blocks[ring_block(rank, s + 1, n)].bytes(), chunk);
+    send_chunks[s] = div_up(blocks[ring_block(rank, s, n)].bytes(), chunk_);
+    recv_chunks[s] = div_up(blocks[ring_block(rank, s + 1, n)].bytes(), chunk_);
   }
-  RingCursor send(send_chunks), recv(recv_chunks);
-  while (!send.done() || !recv.done()) {
-    uint32_t seen = c->wake_count();
+  send_ = RingCursor(send_chunks);
+  recv_ = RingCursor(recv_chunks);
+}
+
+Result RingAllgather::poll(bool* progressed) {
+  mics_comm* c = call_.comm;
+  const int n = c->size, rank = c->rank;
+  size_t bytes = 0;
+  uint64_t tag = 0;
+  while (!recv_.done()) {
+    const void* slot = rx_->recv_slot(&bytes, &tag);
+    if (!slot) break;
+    int b = ring_block(rank, static_cast<int>(recv_.step()) + 1, n);
+    const BlockView& block = blocks_[b];
+    size_t off = recv_.chunk() * chunk_, len = std::min(chunk_, block.bytes() - off);
+    MICS_CHECK(check_chunk(call_, left_, bytes, tag, len));
+    block.copy_in(off, len, slot);
+    rx_->recv_release();
+    recv_.advance();
+    if (on_received) on_received(b, off + len);
+    *progressed = true;
+  }
+  // A chunk of step s > 0 forwards what the same chunk of step s - 1 brought in;
+  // a chunk of step 0 (our own block) may wait on own_ready.
+  while (!send_.done()) {
+    const BlockView& block = blocks_[ring_block(rank, static_cast<int>(send_.step()), n)];
+    size_t off = send_.chunk() * chunk_, len = std::min(chunk_, block.bytes() - off);
+    if (send_.step() == 0 ? own_ready && !own_ready(off + len)
+                          : !recv_.passed(send_.step() - 1, send_.chunk()))
+      break;
+    void* slot = tx_->send_slot();
+    if (!slot) break;
+    block.copy_out(off, len, slot);
+    tx_->send_post(len, call_.tag);
+    send_.advance();
+    *progressed = true;
+  }
+  return MICS_SUCCESS;
+}
+
+Result RingAllgather::finish() { return drain(call_, tx_, right_); }
+
+Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
+                      const std::function<bool()>& idle) {
+  RingAllgather ring(call, blocks);
+  while (!ring.done()) {
+    uint32_t seen = call.comm->wake_count();
     bool progressed = false;
-    size_t bytes = 0;
-    uint64_t tag = 0;
-    while (!recv.done()) {
-      const void* slot = rx->recv_slot(&bytes, &tag);
-      if (!slot) break;
-      const BlockView& block = blocks[ring_block(rank, static_cast<int>(recv.step()) + 1, n)];
-      size_t off = recv.chunk() * chunk, len = std::min(chunk, block.bytes() - off);
-      MICS_CHECK(check_chunk(call, left, bytes, tag, len));
-      block.copy_in(off, len, slot);
-      rx->recv_release();
-      recv.advance();
-      progressed = true;
-    }
-    // A chunk of step s > 0 forwards what the same chunk of step s - 1 brought in.
-    while (!send.done() && (send.step() == 0 || recv.passed(send.step() - 1, send.chunk()))) {
-      void* slot = tx->send_slot();
-      if (!slot) break;
-      const BlockView& block = blocks[ring_block(rank, static_cast<int>(send.step()), n)];
-      size_t off = send.chunk() * chunk, len = std::min(chunk, block.bytes() - off);
-      block.copy_out(off, len, slot);
-      tx->send_post(len, call.tag);
-      send.advance();
-      progressed = true;
-    }
+    MICS_CHECK(ring.poll(&progressed));
     if (!progressed && idle) progressed = idle();
-    if (!progressed && (!send.done() || !recv.done()))
-      MICS_CHECK(wait_progress(call, seen, left, right));
+    if (!progressed && !ring.done())
+      MICS_CHECK(wait_progress(call, seen, ring.left(), ring.right()));
   }
-  return drain(call, tx, right);
+  return ring.finish();
 }
 
 Result allgather(mics_comm* c, const void* send, void* recv, size_t count, mics_datatype_t type,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "src/coll/call.h"
+#include "src/coll/ring.h"
 #include "src/comm.h"
 
 namespace mics::coll {
@@ -42,6 +43,34 @@ struct ReduceMode {
   bool src_wire = false;  // input elements are already in the wire type (ours to modify)
   bool dst_wire = false;  // leave the result in the wire type, unfinished (no AVG division)
   int divisor = 1;        // AVG divides by this (the number of contributing ranks)
+};
+
+// Ring allgather as a pollable state machine, so that the hierarchical
+// algorithm can interleave two rings in one loop (and pipeline them).
+class RingAllgather {
+ public:
+  RingAllgather(Call& call, const std::vector<BlockView>& blocks);
+  // One pass: moves whatever can move now, never waits.
+  Result poll(bool* progressed);
+  bool done() const { return send_.done() && recv_.done(); }
+  // Waits until our last sends have been taken (see drain).
+  Result finish();
+  int left() const { return left_; }
+  int right() const { return right_; }
+
+  // Optional: our own block's byte range [0, end) may be sent only once this says so.
+  std::function<bool(size_t end)> own_ready;
+  // Optional: told when bytes [0, end) of block b have arrived.
+  std::function<void(int block, size_t end)> on_received;
+
+ private:
+  Call& call_;
+  const std::vector<BlockView>& blocks_;
+  size_t chunk_;
+  int left_ = -1, right_ = -1;
+  transport::Connection* rx_ = nullptr;
+  transport::Connection* tx_ = nullptr;
+  RingCursor send_{{}}, recv_{{}};
 };
 
 // Ring allgather: blocks[r] is where rank r's block lives here; ours must

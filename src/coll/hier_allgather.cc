@@ -5,13 +5,53 @@
 // Every block is written straight to its final rank-major offset (the node
 // ring moves each member's n blocks as one strided block), so there is no
 // scratch buffer and no reshuffle copy. Cross-node bytes per rank: (n-1)*B
-// instead of the flat ring's (p-1)*B.
+// instead of the flat ring's (p-1)*B. Both rings run in one loop: the node
+// ring sends each chunk of our rail's blocks as soon as the rail ring has
+// delivered it, so the two stages overlap chunk by chunk.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "src/base/log.h"
 #include "src/coll/collectives.h"
 
 namespace mics::coll {
+
+namespace {
+
+// Waits for either of two rings to be able to move: polls both network
+// endpoints, then naps on the doorbell of whichever communicator has shared
+// memory, so a rail chunk arriving over the network is noticed within a nap.
+Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
+                   int64_t* nap_us) {
+  for (mics_comm* c : {a, b}) {
+    bool moved = false;
+    if (c->net) MICS_CHECK(c->net->progress(&moved));
+    if (moved) return MICS_SUCCESS;
+  }
+  if (a->wake_count() != seen_a || b->wake_count() != seen_b) return MICS_SUCCESS;
+  if (call.comm->aborted.load())
+    return MICS_ERROR(MICS_INVALID_USAGE, "hier_allgather #%llu: the communicator was aborted",
+                      static_cast<unsigned long long>(call.seq));
+  if (call.deadline.expired())
+    return MICS_ERROR(MICS_TIMEOUT,
+                      "hier_allgather #%llu on rank %d timed out after %lld ms (rail ring %s, "
+                      "node ring %s)",
+                      static_cast<unsigned long long>(call.seq), call.comm->rank,
+                      static_cast<long long>(call.comm->timeout_ms), "waiting", "waiting");
+  if (b->shm) {
+    b->shm->wait(seen_b, *nap_us);
+  } else if (a->shm) {
+    a->shm->wait(seen_a, *nap_us);
+  } else {
+    usleep(static_cast<useconds_t>(*nap_us));
+  }
+  *nap_us = std::min<int64_t>(*nap_us * 2, 500);
+  return MICS_SUCCESS;
+}
+
+}  // namespace
 
 Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
                       mics_datatype_t type) {
@@ -32,26 +72,61 @@ Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
   if (send != block_of(c->rank)) memcpy(block_of(c->rank), send, bytes);
 
   const int nnodes = layout.nnodes(), local = layout.local_rank_of[c->rank];
+  const int my_node = layout.node_of[c->rank];
   const int nlocal = static_cast<int>(layout.node_ranks[0].size());
-  // Stage 1: rail ring. Member j of our rail is the rank with our local rank on node j.
-  Call rail_call(c->rail_comm.get(), Kind::kHierAllgather, type, MICS_SUM, count, 0);
+  mics_comm* rail_comm = c->rail_comm.get();
+  mics_comm* node_comm = c->node_comm.get();
+  // Rail ring: member j is the rank with our local rank on node j.
+  Call rail_call(rail_comm, Kind::kHierAllgather, type, MICS_SUM, count, 0);
   std::vector<BlockView> rail(nnodes);
   for (int j = 0; j < nnodes; ++j) rail[j] = {bytes, {block_of(layout.node_ranks[j][local])}};
-  auto t0 = Clock::now();
-  Result r = finish(rail_call, ring_allgather(rail_call, rail));
-  double rail_ms = ms_since(t0);
-  // Stage 2: node ring. Member l brings the n blocks of rail l, one per node.
-  if (r == MICS_SUCCESS) {
-    Call node_call(c->node_comm.get(), Kind::kHierAllgather, type, MICS_SUM, count, 0);
-    std::vector<BlockView> node(nlocal);
-    for (int l = 0; l < nlocal; ++l) {
-      node[l].seg_bytes = bytes;
-      for (int j = 0; j < nnodes; ++j) node[l].segs.push_back(block_of(layout.node_ranks[j][l]));
-    }
-    r = finish(node_call, ring_allgather(node_call, node));
+  // Node ring: member l brings the n blocks of rail l, listed in the order the
+  // rail ring delivers them (our node, then node-1, node-2, ...), which is the
+  // same for every rank of our node.
+  Call node_call(node_comm, Kind::kHierAllgather, type, MICS_SUM, count, 0);
+  std::vector<BlockView> node(nlocal);
+  for (int l = 0; l < nlocal; ++l) {
+    node[l].seg_bytes = bytes;
+    for (int s = 0; s < nnodes; ++s)
+      node[l].segs.push_back(block_of(layout.node_ranks[(my_node + nnodes - s) % nnodes][l]));
   }
-  MICS_TRACE("hier_allgather #%llu: %zu bytes per rank, rail ring %.3f ms, node ring %.3f ms",
-             static_cast<unsigned long long>(call.seq), bytes, rail_ms, ms_since(t0) - rail_ms);
+  // Pipelining: our node block may go out chunk by chunk as the rail ring
+  // brings its pieces in, so the node ring of chunk i overlaps the rail ring of
+  // chunk i+1. arrived[s] = bytes of the s-th delivered rail block in place.
+  std::vector<size_t> arrived(nnodes, 0);
+  arrived[0] = bytes;  // our own block
+  RingAllgather rail_ring(rail_call, rail), node_ring(node_call, node);
+  rail_ring.on_received = [&](int j, size_t end) {
+    arrived[(my_node + nnodes - j) % nnodes] = end;
+  };
+  node_ring.own_ready = [&](size_t end) {
+    size_t s = (end - 1) / bytes;  // the last delivered block the range touches
+    for (size_t i = 0; i < s; ++i)
+      if (arrived[i] < bytes) return false;
+    return arrived[s] >= end - s * bytes;
+  };
+  auto t0 = Clock::now();
+  double rail_ms = 0;
+  int64_t nap_us = 20;
+  Result r = MICS_SUCCESS;
+  while (r == MICS_SUCCESS && (!rail_ring.done() || !node_ring.done())) {
+    uint32_t seen_rail = rail_comm->wake_count(), seen_node = node_comm->wake_count();
+    bool progressed = false;
+    r = rail_ring.poll(&progressed);
+    if (r == MICS_SUCCESS) r = node_ring.poll(&progressed);
+    if (rail_ring.done() && rail_ms == 0) rail_ms = ms_since(t0);
+    if (r != MICS_SUCCESS || progressed) {
+      nap_us = 20;
+      continue;
+    }
+    r = wait_either(call, rail_comm, node_comm, seen_rail, seen_node, &nap_us);
+  }
+  if (r == MICS_SUCCESS) r = rail_ring.finish();
+  if (r == MICS_SUCCESS) r = node_ring.finish();
+  finish(rail_call, r);
+  finish(node_call, r);
+  MICS_TRACE("hier_allgather #%llu: %zu bytes per rank, rail ring done at %.3f ms, all at %.3f ms",
+             static_cast<unsigned long long>(call.seq), bytes, rail_ms, ms_since(t0));
   return finish(call, r);
 }
 
