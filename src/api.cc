@@ -168,29 +168,36 @@ MICS_API mics_result_t mics_comm_destroy(mics_comm_t comm) {
 MICS_API mics_result_t mics_comm_abort(mics_comm_t comm) {
   mics::clear_thread_error();
   if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
-  comm->aborted.store(true);
-  if (comm->shm) comm->shm->ring_self();  // wake a call in progress in another thread
+  // The hierarchical subgroups belong to this communicator: abort them too.
+  for (mics_comm_t c : {comm, comm->rail_comm.get(), comm->node_comm.get()}) {
+    if (!c) continue;
+    c->aborted.store(true);
+    if (c->shm) c->shm->ring_self();  // wake a call in progress in another thread
+  }
   return MICS_SUCCESS;
 }
 
 MICS_API mics_result_t mics_comm_rank(mics_comm_t comm, int* rank) {
   mics::clear_thread_error();
-  if (!comm || !rank) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm or rank is NULL");
-  *rank = comm->rank;
-  return MICS_SUCCESS;
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS && !rank) r = MICS_ERROR(MICS_INVALID_ARGUMENT, "rank is NULL");
+  if (r == MICS_SUCCESS) *rank = comm->rank;
+  return record(comm, r);
 }
 
 MICS_API mics_result_t mics_comm_size(mics_comm_t comm, int* size) {
   mics::clear_thread_error();
-  if (!comm || !size) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm or size is NULL");
-  *size = comm->size;
-  return MICS_SUCCESS;
+  Result r = check_comm(comm);
+  if (r == MICS_SUCCESS && !size) r = MICS_ERROR(MICS_INVALID_ARGUMENT, "size is NULL");
+  if (r == MICS_SUCCESS) *size = comm->size;
+  return record(comm, r);
 }
 
 MICS_API mics_result_t mics_comm_topology(mics_comm_t comm, int* node, int* nnodes,
                                           int* local_rank, int* local_size) {
   mics::clear_thread_error();
-  if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
+  Result r = check_comm(comm);
+  if (r != MICS_SUCCESS) return record(comm, r);
   const auto& l = comm->layout;
   int my_node = l.node_of[comm->rank];
   if (node) *node = my_node;

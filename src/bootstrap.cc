@@ -18,6 +18,7 @@ constexpr uint32_t kHelloMagic = 0x4d484c4f;  // "MHLO"
 constexpr uint32_t kReplyMagic = 0x4d52504c;  // "MRPL"
 constexpr uint32_t kVersion = 1;
 constexpr int64_t kPerConnectionMs = 2000;  // a connected rank sends its hello at once
+constexpr int64_t kRootGraceMs = 1000;      // the root waits this much longer than ranks
 
 struct IdWire {
   uint32_t magic;
@@ -52,8 +53,18 @@ bool same_secret(const uint8_t* a, const uint8_t* b) {
 
 // Root threads this process runs, keyed by their secret, so init can join them.
 // The only process-wide state in mics: a unique id has no context to hang off.
+// A root still running at process exit is detached, not joined (it ends at
+// its own deadline, or with the process): a joinable std::thread destroyed
+// at exit would terminate the program.
+struct RootThreads {
+  std::map<std::string, std::thread> threads;
+  ~RootThreads() {
+    for (auto& [key, t] : threads)
+      if (t.joinable()) t.detach();
+  }
+};
 std::mutex g_roots_mu;
-std::map<std::string, std::thread> g_roots;
+RootThreads g_roots;
 
 std::string key_of(const uint8_t secret[kSecretBytes]) {
   return std::string(reinterpret_cast<const char*>(secret), kSecretBytes);
@@ -124,6 +135,11 @@ void root_main(int listen_fd, std::string secret, Deadline deadline) {
     }
   } else {
     MICS_WARN("bootstrap root: gave up after the timeout with %d of %d ranks", arrived, expected);
+    for (int fd : fds) {  // tell those who came, so they report a timeout, not a lost root
+      if (fd < 0) continue;
+      Reply r{kReplyMagic, MICS_TIMEOUT, arrived, 0, 0};
+      send_all(fd, &r, sizeof(r), Deadline::after_ms(100));
+    }
   }
   for (int fd : fds)
     if (fd >= 0) close(fd);
@@ -169,12 +185,15 @@ Result start_root(const SockAddr& listen_addr, const uint8_t secret[kSecretBytes
   memcpy(id->secret, secret, kSecretBytes);
   std::lock_guard<std::mutex> lock(g_roots_mu);
   std::string key = key_of(secret);
-  auto it = g_roots.find(key);
-  if (it != g_roots.end()) {  // a finished root of an earlier init with the same secret
+  auto it = g_roots.threads.find(key);
+  if (it != g_roots.threads.end()) {  // a finished root of an earlier init with the same secret
     if (it->second.joinable()) it->second.join();
-    g_roots.erase(it);
+    g_roots.threads.erase(it);
   }
-  g_roots.emplace(key, std::thread(root_main, fd, key, Deadline::after_ms(timeout_ms)));
+  // The root outlives the ranks' own deadline a little, so that a rank that
+  // gives up hears "timeout" from it rather than a closed connection.
+  g_roots.threads.emplace(
+      key, std::thread(root_main, fd, key, Deadline::after_ms(timeout_ms + kRootGraceMs)));
   MICS_LOG_INFO("bootstrap root listening on %s", id->root.str().c_str());
   return MICS_SUCCESS;
 }
@@ -183,10 +202,10 @@ void join_root(const UniqueId& id) {
   std::thread t;
   {
     std::lock_guard<std::mutex> lock(g_roots_mu);
-    auto it = g_roots.find(key_of(id.secret));
-    if (it == g_roots.end()) return;
+    auto it = g_roots.threads.find(key_of(id.secret));
+    if (it == g_roots.threads.end()) return;
     t = std::move(it->second);
-    g_roots.erase(it);
+    g_roots.threads.erase(it);
   }
   if (t.joinable()) t.join();
 }
@@ -217,6 +236,11 @@ Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine
   if (res != MICS_SUCCESS) {
     close(fd);
     return trace_error(res, __FILE__, __LINE__);
+  }
+  if (r.magic == kReplyMagic && r.status == MICS_TIMEOUT) {
+    close(fd);
+    return MICS_ERROR(MICS_TIMEOUT, "rank %d: only %d of the %d ranks reached the root %s before "
+                      "the timeout", rank, r.nranks, nranks, id.root.str().c_str());
   }
   if (r.magic != kReplyMagic || r.status != 0) {
     close(fd);

@@ -21,8 +21,12 @@ Result env_rank_size(int* rank, int* size) {
                       "set RANK and WORLD_SIZE (torchrun, mics-run) or run under mpirun "
                       "(OMPI_COMM_WORLD_RANK/SIZE)");
   int64_t r = 0, n = 0;
-  MICS_CHECK(env_int(size_var, 0, 1, 1 << 20, &n));
-  MICS_CHECK(env_int(rank_var, 0, 0, n - 1, &r));
+  if (!parse_int(getenv(size_var), 1, 1 << 20, &n))
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s='%.32s' is not a world size in [1, %d]", size_var,
+                      getenv(size_var), 1 << 20);
+  if (!parse_int(getenv(rank_var), 0, n - 1, &r))
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s='%.32s' is not a rank in [0, %lld)", rank_var,
+                      getenv(rank_var), static_cast<long long>(n));
   *rank = static_cast<int>(r);
   *size = static_cast<int>(n);
   return MICS_SUCCESS;
