@@ -12,15 +12,17 @@ Result allreduce(mics_comm* c, const void* send, void* recv, size_t count, mics_
   const int n = c->size;
   const size_t esize = mics_type_size(type);
   std::vector<Span> spans(n);
+  size_t mine_offset = 0;
   std::vector<BlockView> views(n);
   size_t offset = 0;
   for (int r = 0; r < n; ++r) {
     size_t len = count / n + (static_cast<size_t>(r) < count % n ? 1 : 0);
-    spans[r] = {len, {offset}};
+    spans[r] = Span(offset, len);
+    if (r == c->rank) mine_offset = offset;
     views[r] = {len * esize, {static_cast<char*>(recv) + offset * esize}};
     offset += len;
   }
-  char* mine = static_cast<char*>(recv) + spans[c->rank].segs[0] * esize;
+  char* mine = static_cast<char*>(recv) + mine_offset * esize;
   Result r = ring_reduce_scatter(call, send, mine, spans, ReduceMode{type, op, false, false, n});
   if (r == MICS_SUCCESS) r = ring_allgather(call, views);
   return finish(call, r);

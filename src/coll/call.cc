@@ -9,14 +9,14 @@
 
 namespace mics::coll {
 namespace {
-constexpr int kSpins = 64;       // doorbell polls before yielding the core
-constexpr int64_t kSliceMs = 100;  // futex sleep per slice; liveness checked between slices
-constexpr int64_t kFirstNapUs = 20;   // with a network endpoint: first nap between polls
-constexpr int64_t kMaxNapUs = 500;    // ... growing to this, so protocol progress stays prompt
+constexpr int kSpins = 64;           // doorbell polls before yielding the core
+constexpr int64_t kSliceMs = 100;    // futex sleep per slice; liveness checked between slices
+constexpr int64_t kFirstNapUs = 20;  // with a network endpoint: first nap between polls
+constexpr int64_t kMaxNapUs = 500;   // ... growing to this, so protocol progress stays prompt
 
 const char* type_name(uint32_t t) {
-  static const char* names[] = {"int8",    "uint8",   "int32",   "uint32",  "int64",
-                                "uint64",  "float16", "float32", "float64", "bfloat16"};
+  static const char* names[] = {"int8",   "uint8",   "int32",   "uint32",  "int64",
+                                "uint64", "float16", "float32", "float64", "bfloat16"};
   return t < MICS_NUM_TYPES ? names[t] : "?";
 }
 
@@ -39,12 +39,18 @@ std::string peers_text(int a, int b) {
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::kAllgather: return "allgather";
-    case Kind::kReduceScatter: return "reduce_scatter";
-    case Kind::kAllreduce: return "allreduce";
-    case Kind::kBroadcast: return "broadcast";
-    case Kind::kBarrier: return "barrier";
-    case Kind::kHierAllgather: return "hier_allgather";
+    case Kind::kAllgather:
+      return "allgather";
+    case Kind::kReduceScatter:
+      return "reduce_scatter";
+    case Kind::kAllreduce:
+      return "allreduce";
+    case Kind::kBroadcast:
+      return "broadcast";
+    case Kind::kBarrier:
+      return "barrier";
+    case Kind::kHierAllgather:
+      return "hier_allgather";
   }
   return "?";
 }
@@ -107,6 +113,33 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
   }
 }
 
+Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
+                   int64_t* nap_us) {
+  for (mics_comm* c : {a, b}) {
+    bool moved = false;
+    if (c->net) MICS_CHECK(c->net->progress(&moved));
+    if (moved) return MICS_SUCCESS;
+  }
+  if (a->wake_count() != seen_a || b->wake_count() != seen_b) return MICS_SUCCESS;
+  if (call.comm->aborted.load())
+    return MICS_ERROR(MICS_INVALID_USAGE, "%s #%" PRIu64 ": the communicator was aborted",
+                      kind_name(call.kind), call.seq);
+  if (call.deadline.expired())
+    return MICS_ERROR(MICS_TIMEOUT,
+                      "%s #%" PRIu64 " on rank %d timed out after %" PRId64
+                      " ms in its node or rail stage",
+                      kind_name(call.kind), call.seq, call.comm->rank, call.comm->timeout_ms);
+  if (b->shm) {
+    b->shm->wait(seen_b, *nap_us);
+  } else if (a->shm) {
+    a->shm->wait(seen_a, *nap_us);
+  } else {
+    usleep(static_cast<useconds_t>(*nap_us));
+  }
+  *nap_us = std::min(*nap_us * 2, kMaxNapUs);
+  return MICS_SUCCESS;
+}
+
 Result drain(Call& call, transport::Connection* tx, int peer) {
   for (;;) {
     uint32_t seen = call.comm->wake_count();
@@ -118,8 +151,8 @@ Result drain(Call& call, transport::Connection* tx, int peer) {
 Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expected_bytes) {
   if (tag != call.tag)
     return MICS_ERROR(MICS_INVALID_USAGE,
-                      "mismatched collectives: rank %d is in %s, rank %d is in %s",
-                      call.comm->rank, describe(call.tag).c_str(), peer, describe(tag).c_str());
+                      "mismatched collectives: rank %d is in %s, rank %d is in %s", call.comm->rank,
+                      describe(call.tag).c_str(), peer, describe(tag).c_str());
   if (bytes != expected_bytes)
     return MICS_ERROR(MICS_INVALID_USAGE,
                       "mismatched collectives: %s: rank %d sent a %zu-byte chunk, rank %d "

@@ -11,7 +11,14 @@
 
 namespace mics::coll {
 
-enum class Kind : uint32_t { kAllgather = 1, kReduceScatter, kAllreduce, kBroadcast, kBarrier, kHierAllgather };
+enum class Kind : uint32_t {
+  kAllgather = 1,
+  kReduceScatter,
+  kAllreduce,
+  kBroadcast,
+  kBarrier,
+  kHierAllgather
+};
 
 const char* kind_name(Kind kind);
 
@@ -30,6 +37,13 @@ struct Call {
 // or fails on abort, on the deadline (naming the ranks waited for), or when one
 // of them has died.
 Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b);
+
+// For two rings run in one loop on two communicators (the hierarchical
+// algorithms): polls both network endpoints, then naps (growing to 0.5 ms) on
+// the doorbell of whichever has shared memory. Abort and the deadline are
+// those of `call`, the collective on the parent communicator.
+Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
+                   int64_t* nap_us);
 
 // Waits until everything sent to `peer` over tx has been taken (see
 // Connection::sends_done). Every algorithm ends with it.

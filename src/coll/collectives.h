@@ -2,6 +2,7 @@
 // connections and know nothing of the C API's argument checks (done before).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <vector>
@@ -24,14 +25,36 @@ struct BlockView {
   void copy_in(size_t off, size_t len, const void* src) const;
 };
 
-// One block of a reduction, in elements: segs.size() pieces of seg_count
-// elements each, at the given element offsets of the input (one piece for a
-// contiguous block; several for the strided blocks of the hierarchical form).
-struct Span {
-  size_t seg_count = 0;
-  std::vector<size_t> segs;
+// One block of a reduction, in elements: pieces of the input, in block order
+// (one piece for a contiguous block; several for the strided or interleaved
+// blocks of the hierarchical form).
+class Span {
+ public:
+  Span() = default;
+  Span(size_t offset, size_t count) { add(offset, count); }
+  void add(size_t offset, size_t count) {
+    offsets_.push_back(offset);
+    starts_.push_back(count_);
+    count_ += count;
+  }
+  size_t count() const { return count_; }
+  // Calls fn(element index in the block, input element offset, n) for each
+  // piece of the block range [off, off + len).
+  template <class Fn>
+  void for_pieces(size_t off, size_t len, Fn fn) const {
+    size_t i = std::upper_bound(starts_.begin(), starts_.end(), off) - starts_.begin() - 1;
+    while (len > 0) {
+      size_t end = i + 1 < starts_.size() ? starts_[i + 1] : count_;
+      size_t n = std::min(len, end - off);
+      fn(off, offsets_[i] + (off - starts_[i]), n);
+      off += n, len -= n, ++i;
+    }
+  }
 
-  size_t count() const { return seg_count * segs.size(); }
+ private:
+  std::vector<size_t> offsets_;  // input offset of each piece
+  std::vector<size_t> starts_;   // block index where each piece starts
+  size_t count_ = 0;
 };
 
 // How a reduce-scatter reads its input and writes its output. Partials of
@@ -80,9 +103,41 @@ class RingAllgather {
 Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
                       const std::function<bool()>& idle = nullptr);
 
-// Ring reduce-scatter: block b's input is at src + blocks[b].segs[i] elements;
-// the reduction of our block is written to dst, contiguous (dst may alias our
-// input block when that is contiguous).
+// Ring reduce-scatter as a pollable state machine (see RingAllgather): block
+// b's input is the pieces blocks[b] of src; the reduction of our block is
+// written to dst, contiguous (dst may alias our input block when contiguous).
+class RingReduceScatter {
+ public:
+  RingReduceScatter(Call& call, const void* src, void* dst, const std::vector<Span>& blocks,
+                    const ReduceMode& mode);
+  Result poll(bool* progressed);
+  bool done() const { return send_.done() && recv_.done() && (left_ >= 0 || done_single_); }
+  Result finish();
+  int left() const { return left_; }
+  int right() const { return right_; }
+
+  // Optional: elements [0, end) of block b's input may be read only once this says so.
+  std::function<bool(int block, size_t end)> src_ready;
+  // Optional: told when elements [0, end) of our output are final.
+  std::function<void(size_t end)> on_final;
+
+ private:
+  bool ready(int block, size_t end) const { return !src_ready || src_ready(block, end); }
+
+  Call& call_;
+  const char* src_;
+  char* dst_;
+  const std::vector<Span>& blocks_;
+  ReduceMode mode_;
+  size_t per_chunk_ = 0;  // elements per slot
+  int left_ = -1, right_ = -1;
+  transport::Connection* rx_ = nullptr;
+  transport::Connection* tx_ = nullptr;
+  ChunkMajorCursor send_{{}}, recv_{{}};
+  bool done_single_ = false;  // size-1 communicator: the one pass is done
+};
+
+// Runs a RingReduceScatter to completion.
 Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::vector<Span>& blocks,
                            const ReduceMode& mode);
 

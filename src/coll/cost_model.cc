@@ -85,7 +85,8 @@ double predict_hier_us(const CostModel& m, Shape shape, int nnodes, int k, size_
       double span = static_cast<double>(bytes) / k;
       double intra = 2 * ring_us(m.shm, k - 1, span);
       double rail_block = span / nnodes;
-      double inter = 2 * (nnodes - 1) * (m.net.alpha_us + k * rail_block / (m.net.gbytes_per_s * 1e3));
+      double inter =
+          2 * (nnodes - 1) * (m.net.alpha_us + k * rail_block / (m.net.gbytes_per_s * 1e3));
       return intra + inter;
     }
   }

@@ -18,41 +18,6 @@
 
 namespace mics::coll {
 
-namespace {
-
-// Waits for either of two rings to be able to move: polls both network
-// endpoints, then naps on the doorbell of whichever communicator has shared
-// memory, so a rail chunk arriving over the network is noticed within a nap.
-Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
-                   int64_t* nap_us) {
-  for (mics_comm* c : {a, b}) {
-    bool moved = false;
-    if (c->net) MICS_CHECK(c->net->progress(&moved));
-    if (moved) return MICS_SUCCESS;
-  }
-  if (a->wake_count() != seen_a || b->wake_count() != seen_b) return MICS_SUCCESS;
-  if (call.comm->aborted.load())
-    return MICS_ERROR(MICS_INVALID_USAGE, "hier_allgather #%llu: the communicator was aborted",
-                      static_cast<unsigned long long>(call.seq));
-  if (call.deadline.expired())
-    return MICS_ERROR(MICS_TIMEOUT,
-                      "hier_allgather #%llu on rank %d timed out after %lld ms (rail ring %s, "
-                      "node ring %s)",
-                      static_cast<unsigned long long>(call.seq), call.comm->rank,
-                      static_cast<long long>(call.comm->timeout_ms), "waiting", "waiting");
-  if (b->shm) {
-    b->shm->wait(seen_b, *nap_us);
-  } else if (a->shm) {
-    a->shm->wait(seen_a, *nap_us);
-  } else {
-    usleep(static_cast<useconds_t>(*nap_us));
-  }
-  *nap_us = std::min<int64_t>(*nap_us * 2, 500);
-  return MICS_SUCCESS;
-}
-
-}  // namespace
-
 Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
                       mics_datatype_t type) {
   const auto& layout = c->layout;

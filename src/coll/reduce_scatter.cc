@@ -21,7 +21,7 @@ class Reducer {
   explicit Reducer(const ReduceMode& m)
       : m_(m),
         wire_type_(wire_type_size(m.type) == 4 && mics_type_size(m.type) == 2 ? MICS_FLOAT32
-                                                                               : m.type),
+                                                                              : m.type),
         src_type_(m.src_wire ? wire_type_ : m.type) {}
 
   size_t src_size() const { return mics_type_size(src_type_); }
@@ -53,102 +53,125 @@ class Reducer {
   mics_datatype_t src_type_;
 };
 
-// Calls fn(element offset in the block, input pointer, count) for each piece of
-// [off, off + len) of a segmented block.
-template <class Fn>
-void for_pieces(const Span& block, const char* src, size_t esize, size_t off, size_t len, Fn fn) {
-  while (len > 0) {
-    size_t seg = off / block.seg_count, in_seg = off % block.seg_count;
-    size_t n = std::min(len, block.seg_count - in_seg);
-    fn(off, src + (block.segs[seg] + in_seg) * esize, n);
-    off += n, len -= n;
-  }
-}
-
 }  // namespace
 
-Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::vector<Span>& blocks,
-                           const ReduceMode& mode) {
+RingReduceScatter::RingReduceScatter(Call& call, const void* src, void* dst,
+                                     const std::vector<Span>& blocks, const ReduceMode& mode)
+    : call_(call),
+      src_(static_cast<const char*>(src)),
+      dst_(static_cast<char*>(dst)),
+      blocks_(blocks),
+      mode_(mode) {
   mics_comm* c = call.comm;
   const int n = c->size, rank = c->rank;
-  const Reducer red(mode);
-  const size_t ssize = red.src_size(), wsize = red.wire_size(), dsize = red.dst_size();
-  auto* in_base = static_cast<const char*>(src);
-  auto* out = static_cast<char*>(dst);
-  if (n == 1) {  // nothing to combine: convert/finish our block
-    for_pieces(blocks[0], in_base, ssize, 0, blocks[0].count(), [&](size_t off, const char* p, size_t len) {
-      if (mode.dst_wire) {
-        red.first(out + off * dsize, p, len);
-      } else if (!mode.src_wire) {
-        if (out + off * dsize != p) memcpy(out + off * dsize, p, len * ssize);
-      } else {
-        wire_to_final(mode.type, mode.op, out + off * dsize, p, len, mode.divisor);
-      }
-    });
-    return MICS_SUCCESS;
-  }
-  const int left = ring_left(rank, n), right = ring_right(rank, n);
-  transport::Connection* rx = c->conn[left].get();
-  transport::Connection* tx = c->conn[right].get();
-  const size_t per_chunk = c->ring_chunk / wsize;  // elements per slot
+  if (n == 1) return;
+  left_ = ring_left(rank, n);
+  right_ = ring_right(rank, n);
+  rx_ = c->conn[left_].get();
+  tx_ = c->conn[right_].get();
+  per_chunk_ = c->ring_chunk / Reducer(mode).wire_size();
   // Step s sends block (rank - s - 1) and receives block (rank - s - 2).
   std::vector<size_t> send_chunks(n - 1), recv_chunks(n - 1);
   for (int s = 0; s < n - 1; ++s) {
-    send_chunks[s] = div_up(blocks[ring_block(rank, s + 1, n)].count(), per_chunk);
-    recv_chunks[s] = div_up(blocks[ring_block(rank, s + 2, n)].count(), per_chunk);
+    send_chunks[s] = div_up(blocks[ring_block(rank, s + 1, n)].count(), per_chunk_);
+    recv_chunks[s] = div_up(blocks[ring_block(rank, s + 2, n)].count(), per_chunk_);
   }
-  ChunkMajorCursor send(send_chunks), recv(recv_chunks);
+  send_ = ChunkMajorCursor(send_chunks);
+  recv_ = ChunkMajorCursor(recv_chunks);
+}
+
+Result RingReduceScatter::poll(bool* progressed) {
+  mics_comm* c = call_.comm;
+  const int n = c->size, rank = c->rank;
+  const Reducer red(mode_);
+  const size_t ssize = red.src_size(), wsize = red.wire_size(), dsize = red.dst_size();
+  if (n == 1) {  // nothing to combine: convert/finish our block
+    const Span& block = blocks_[0];
+    if (done_single_ || !ready(0, block.count())) return MICS_SUCCESS;
+    block.for_pieces(0, block.count(), [&](size_t off, size_t in, size_t len) {
+      const char* p = src_ + in * ssize;
+      char* out = dst_ + off * dsize;
+      if (mode_.dst_wire) {
+        red.first(out, p, len);
+      } else if (!mode_.src_wire) {
+        if (out != p) memcpy(out, p, len * ssize);
+      } else {
+        wire_to_final(mode_.type, mode_.op, out, p, len, mode_.divisor);
+      }
+    });
+    done_single_ = true;
+    if (on_final) on_final(block.count());
+    *progressed = true;
+    return MICS_SUCCESS;
+  }
+  size_t bytes = 0;
+  uint64_t tag = 0;
   const size_t last = static_cast<size_t>(n - 2);
-  while (!send.done() || !recv.done()) {
-    uint32_t seen = c->wake_count();
-    bool progressed = false;
-    size_t bytes = 0;
-    uint64_t tag = 0;
-    while (!send.done()) {
-      const Span& block = blocks[ring_block(rank, static_cast<int>(send.step()) + 1, n)];
-      size_t off = send.chunk() * per_chunk, len = std::min(per_chunk, block.count() - off);
-      const char* in = nullptr;
-      if (send.step() > 0) {  // combine the partial of the same chunk of the step before
-        if (recv.chunk() != send.chunk() || recv.step() + 1 != send.step()) break;
-        in = static_cast<const char*>(rx->recv_slot(&bytes, &tag));
-        if (!in) break;
-        MICS_CHECK(check_chunk(call, left, bytes, tag, len * wsize));
-      }
-      auto* slot = static_cast<char*>(tx->send_slot());
-      if (!slot) break;
-      for_pieces(block, in_base, ssize, off, len, [&](size_t o, const char* p, size_t k) {
-        char* w = slot + (o - off) * wsize;
-        if (in) {
-          red.middle(w, in + (o - off) * wsize, p, k);
-        } else {
-          red.first(w, p, k);
-        }
-      });
-      if (in) {
-        rx->recv_release();
-        recv.advance();
-      }
-      tx->send_post(len * wsize, call.tag);
-      send.advance();
-      progressed = true;
-    }
-    while (!recv.done() && recv.step() == last) {
-      const auto* in = static_cast<const char*>(rx->recv_slot(&bytes, &tag));
+  while (!send_.done()) {
+    int b = ring_block(rank, static_cast<int>(send_.step()) + 1, n);
+    const Span& block = blocks_[b];
+    size_t off = send_.chunk() * per_chunk_, len = std::min(per_chunk_, block.count() - off);
+    if (!ready(b, off + len)) break;
+    const char* in = nullptr;
+    if (send_.step() > 0) {  // combine the partial of the same chunk of the step before
+      if (recv_.chunk() != send_.chunk() || recv_.step() + 1 != send_.step()) break;
+      in = static_cast<const char*>(rx_->recv_slot(&bytes, &tag));
       if (!in) break;
-      const Span& block = blocks[rank];
-      size_t off = recv.chunk() * per_chunk, len = std::min(per_chunk, block.count() - off);
-      MICS_CHECK(check_chunk(call, left, bytes, tag, len * wsize));
-      for_pieces(block, in_base, ssize, off, len, [&](size_t o, const char* p, size_t k) {
-        red.last(out + o * dsize, in + (o - off) * wsize, p, k);
-      });
-      rx->recv_release();
-      recv.advance();
-      progressed = true;
+      MICS_CHECK(check_chunk(call_, left_, bytes, tag, len * wsize));
     }
-    if (!progressed && (!send.done() || !recv.done()))
-      MICS_CHECK(wait_progress(call, seen, left, right));
+    auto* slot = static_cast<char*>(tx_->send_slot());
+    if (!slot) break;
+    block.for_pieces(off, len, [&](size_t o, size_t at, size_t k) {
+      char* w = slot + (o - off) * wsize;
+      if (in) {
+        red.middle(w, in + (o - off) * wsize, src_ + at * ssize, k);
+      } else {
+        red.first(w, src_ + at * ssize, k);
+      }
+    });
+    if (in) {
+      rx_->recv_release();
+      recv_.advance();
+    }
+    tx_->send_post(len * wsize, call_.tag);
+    send_.advance();
+    *progressed = true;
   }
-  return drain(call, tx, right);
+  while (!recv_.done() && recv_.step() == last) {
+    const Span& block = blocks_[rank];
+    size_t off = recv_.chunk() * per_chunk_, len = std::min(per_chunk_, block.count() - off);
+    if (!ready(rank, off + len)) break;
+    const auto* in = static_cast<const char*>(rx_->recv_slot(&bytes, &tag));
+    if (!in) break;
+    MICS_CHECK(check_chunk(call_, left_, bytes, tag, len * wsize));
+    block.for_pieces(off, len, [&](size_t o, size_t at, size_t k) {
+      red.last(dst_ + o * dsize, in + (o - off) * wsize, src_ + at * ssize, k);
+    });
+    rx_->recv_release();
+    recv_.advance();
+    if (on_final) on_final(off + len);
+    *progressed = true;
+  }
+  return MICS_SUCCESS;
+}
+
+Result RingReduceScatter::finish() {
+  return call_.comm->size == 1 ? MICS_SUCCESS : drain(call_, tx_, right_);
+}
+
+Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::vector<Span>& blocks,
+                           const ReduceMode& mode) {
+  RingReduceScatter ring(call, src, dst, blocks, mode);
+  bool progressed = false;
+  if (call.comm->size == 1) return ring.poll(&progressed);
+  while (!ring.done()) {
+    uint32_t seen = call.comm->wake_count();
+    progressed = false;
+    MICS_CHECK(ring.poll(&progressed));
+    if (!progressed && !ring.done())
+      MICS_CHECK(wait_progress(call, seen, ring.left(), ring.right()));
+  }
+  return ring.finish();
 }
 
 Result reduce_scatter(mics_comm* c, const void* send, void* recv, size_t count,
@@ -156,7 +179,7 @@ Result reduce_scatter(mics_comm* c, const void* send, void* recv, size_t count,
   Call call(c, Kind::kReduceScatter, type, op, count, 0);
   if (count == 0) return MICS_SUCCESS;
   std::vector<Span> blocks(c->size);
-  for (int r = 0; r < c->size; ++r) blocks[r] = {count, {static_cast<size_t>(r) * count}};
+  for (int r = 0; r < c->size; ++r) blocks[r] = Span(static_cast<size_t>(r) * count, count);
   ReduceMode mode{type, op, false, false, c->size};
   return finish(call, ring_reduce_scatter(call, send, recv, blocks, mode));
 }

@@ -45,7 +45,8 @@ class RingCursor {
 // for that chunk, so step-major order would wait on slots that never free.
 class ChunkMajorCursor {
  public:
-  explicit ChunkMajorCursor(std::vector<size_t> chunks_per_step) : per_step_(std::move(chunks_per_step)) {
+  explicit ChunkMajorCursor(std::vector<size_t> chunks_per_step)
+      : per_step_(std::move(chunks_per_step)) {
     for (size_t c : per_step_) max_chunks_ = c > max_chunks_ ? c : max_chunks_;
     skip_missing();
   }

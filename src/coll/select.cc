@@ -24,10 +24,11 @@ bool use_hier(mics_comm* c, Shape shape, size_t bytes, const char* name) {
   int bit = static_cast<int>(shape) * 2 + (hierarchical ? 1 : 0);
   if (!(c->algo_logged & (1u << bit))) {  // INFO once per (collective, choice)
     c->algo_logged |= 1u << bit;
-    MICS_LOG_INFO("%s on %d nodes x %d ranks: %s from %zu bytes (predicted ring %.1f us, "
-                  "hier %.1f us%s)",
-                  name, n, k, hierarchical ? "hierarchical" : "ring", bytes, ring, hier,
-                  c->algo == Algo::kHier ? ", forced by MICS_ALGO" : "");
+    MICS_LOG_INFO(
+        "%s on %d nodes x %d ranks: %s from %zu bytes (predicted ring %.1f us, "
+        "hier %.1f us%s)",
+        name, n, k, hierarchical ? "hierarchical" : "ring", bytes, ring, hier,
+        c->algo == Algo::kHier ? ", forced by MICS_ALGO" : "");
   }
   return hierarchical;
 }
