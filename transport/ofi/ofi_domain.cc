@@ -35,6 +35,26 @@ fi_info* make_hints(const std::string& provider, const std::string& iface) {
   return h;
 }
 
+// fi_getinfo returns one entry per provider x domain (x address family); the
+// tcp provider under rxm ignores the domain hint, so pick the entry here: for
+// tcp the interface named by MICS_NET_IFACE (IPv4 first) and nothing else; for
+// RDMA providers the domain of our rail's NIC when known, else the first.
+fi_info* pick(fi_info* list, const std::string& provider, const OfiParams& params) {
+  fi_info* fallback = nullptr;
+  for (fi_info* i = list; i; i = i->next) {
+    const char* dom = i->domain_attr && i->domain_attr->name ? i->domain_attr->name : "";
+    if (is_tcp(provider)) {
+      if (params.iface != dom) continue;
+      if (i->addr_format == FI_SOCKADDR_IN) return i;
+      if (!fallback) fallback = i;
+    } else {
+      if (!params.rail_nic.empty() && std::string(dom).rfind(params.rail_nic, 0) == 0) return i;
+      if (!fallback) fallback = i;
+    }
+  }
+  return fallback;
+}
+
 }  // namespace
 
 Result ofi_params_from_env(OfiParams* out) {
@@ -66,18 +86,24 @@ Result OfiDomain::open(const OfiParams& params, std::shared_ptr<OfiDomain>* out)
   std::string tried;
   for (const auto& prov : candidates) {
     fi_info* hints = make_hints(prov, params.iface);
-    fi_info* info = nullptr;
-    int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info);
+    fi_info* list = nullptr;
+    int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &list);
     fi_freeinfo(hints);
-    if (rc != 0 || !info) {
-      tried += " " + prov + " (" + fi_strerror(-rc) + ")";
+    fi_info* info = rc == 0 ? pick(list, prov, params) : nullptr;
+    if (!info) {
+      tried += " " + prov + " (" + (rc != 0 ? fi_strerror(-rc) : "no domain on " + params.iface) +
+               ")";
+      if (list) fi_freeinfo(list);
       continue;
     }
     std::shared_ptr<OfiDomain> d(new OfiDomain());
     d->params_ = params;
     d->provider_ = info->fabric_attr->prov_name ? info->fabric_attr->prov_name : prov;
+    fi_info* next = info->next;
+    info->next = nullptr;  // duplicate just the chosen entry
     d->info_ = fi_dupinfo(info);
-    fi_freeinfo(info);
+    info->next = next;
+    fi_freeinfo(list);
     if ((rc = fi_fabric(d->info_->fabric_attr, &d->fabric_, nullptr)) != 0)
       return MICS_ERROR(MICS_SYSTEM_ERROR, "fi_fabric(%s) failed: %s", prov.c_str(),
                         fi_strerror(-rc));

@@ -19,6 +19,7 @@ namespace mics::transport::ofi {
 struct OfiParams {
   std::string provider;  // MICS_FI_PROVIDER ("" = automatic)
   std::string iface;     // MICS_NET_IFACE (tcp domain name)
+  std::string rail_nic;  // NIC of this rank's rail (topology), for RDMA providers
   size_t chunk_bytes = 512 << 10;  // MICS_NET_CHUNK_BYTES
   int nslots = 4;                  // MICS_NET_SLOTS
   int delay_us = 0;                // MICS_NET_DELAY_US: test-only per-message latency
