@@ -2,15 +2,17 @@
 // shared tail both world and split communicators go through.
 #include <unistd.h>
 
-#include <cinttypes>
 #include <algorithm>
+#include <cinttypes>
 #include <cstring>
 
 #include "src/base/env.h"
 #include "src/base/log.h"
 #include "src/coll/collectives.h"
 #include "src/comm.h"
+#include "topo/hwloc_discovery.h"
 #include "topo/node_id.h"
+#include "topo/rails.h"
 
 namespace mics {
 namespace {
@@ -28,6 +30,29 @@ std::string mailbox_name(const mics_comm* c, int rank) {
   snprintf(name, sizeof(name), "/mics-%s-%016" PRIx64 "-%016" PRIx64 "-%d", c->job_tag.c_str(),
            c->session, c->comm_id, rank);
   return name;
+}
+
+// The NIC of this rank's rail: local rank l of k leaves through the NIC
+// nearest its GPU (topo/rails). Only consulted when the job spans nodes; a
+// machine whose topology cannot be read falls back to the provider's default.
+std::string rail_nic_for(const std::vector<RankInfo>& ranks, int rank) {
+  std::vector<uint64_t> node_hash;
+  for (const RankInfo& r : ranks) node_hash.push_back(r.node_hash);
+  topo::NodeLayout layout = topo::make_layout(node_hash);
+  int local = layout.local_rank_of[rank];
+  int nlocal = static_cast<int>(layout.node_ranks[layout.node_of[rank]].size());
+  const topo::Machine* machine = nullptr;
+  topo::RailPlan plan;
+  if (topo::local_machine(&machine) != MICS_SUCCESS ||
+      topo::plan_rails(*machine, nlocal, &plan) != MICS_SUCCESS) {
+    MICS_WARN("topology discovery failed (%s); using the provider's default NIC",
+              thread_error().c_str());
+    return "";
+  }
+  const std::string& nic = plan.ranks[local].nic_name;
+  MICS_LOG_INFO("rail: local rank %d/%d -> NIC %s", local, nlocal,
+                nic.empty() ? "(none)" : nic.c_str());
+  return nic;
 }
 
 }  // namespace
@@ -92,11 +117,15 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
     }
     const NetAddress* a = r < static_cast<int>(net.addresses.size()) ? &net.addresses[r] : nullptr;
     if (!c->net || !a)
-      return MICS_ERROR(MICS_INTERNAL_ERROR, "rank %d is on another node but no network "
-                        "endpoint was set up", r);
+      return MICS_ERROR(MICS_INTERNAL_ERROR,
+                        "rank %d is on another node but no network "
+                        "endpoint was set up",
+                        r);
     if (a->len == 0)
-      return MICS_ERROR(MICS_REMOTE_ERROR, "rank %d (node %.64s) could not open a network "
-                        "endpoint (see its log)", r, p.node_name);
+      return MICS_ERROR(MICS_REMOTE_ERROR,
+                        "rank %d (node %.64s) could not open a network "
+                        "endpoint (see its log)",
+                        r, p.node_name);
     MICS_CHECK(c->net->add_peer(r, std::string(reinterpret_cast<const char*>(a->bytes), a->len),
                                 p.node_name));
     c->conn[r] = c->net->connect(r);
@@ -112,9 +141,8 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
       const RankInfo& p = c->ranks[local[i]];
       pids.push_back(p.pid_namespace == me.pid_namespace ? p.pid : 0);
     }
-    MICS_CHECK(transport::shm::ShmDomain::create(names[my_index], my_index,
-                                                 static_cast<int>(local.size()), c->shm_params,
-                                                 &c->shm));
+    MICS_CHECK(transport::shm::ShmDomain::create(
+        names[my_index], my_index, static_cast<int>(local.size()), c->shm_params, &c->shm));
     MICS_CHECK(c->shm->attach(names, pids, deadline));
     for (size_t i = 0; i < local.size(); ++i)
       if (local[i] != rank) c->conn[local[i]] = c->shm->connect(static_cast<int>(i));
@@ -128,7 +156,8 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
   }
   // Nobody returns before everyone is connected (and has unlinked what it should).
   MICS_CHECK(coll::barrier(c.get()));
-  MICS_LOG_INFO("comm %016" PRIx64 " rank %d/%d: node %d/%d local rank %d/%zu; topology %.2f ms, "
+  MICS_LOG_INFO("comm %016" PRIx64
+                " rank %d/%d: node %d/%d local rank %d/%zu; topology %.2f ms, "
                 "connect %.2f ms",
                 c->comm_id, rank, c->size, c->layout.node_of[rank], c->layout.nnodes(),
                 c->layout.local_rank_of[rank], c->layout.node_ranks[c->layout.node_of[rank]].size(),
@@ -155,10 +184,12 @@ Result init_world(const UniqueId& id, int nranks, int rank, const CommConfig& co
   NetSetup net;
   std::shared_ptr<transport::ofi::OfiDomain> domain;
   auto make_address = [&](NetAddress* address) {
-    return open_endpoint(&domain, config.net_params, rank, &net, address);
+    transport::ofi::OfiParams params = config.net_params;
+    params.rail_nic = rail_nic_for(all, rank);
+    return open_endpoint(&domain, params, rank, &net, address);
   };
-  Result r = rendezvous(id, nranks, rank, mine, Deadline::after_ms(config.timeout_ms),
-                        make_address, &all, &net.addresses, &session);
+  Result r = rendezvous(id, nranks, rank, mine, Deadline::after_ms(config.timeout_ms), make_address,
+                        &all, &net.addresses, &session);
   join_root(id);  // if this process hosted the root, it has finished by now
   MICS_CHECK(r);
   double bootstrap_ms = ms_since(t0);

@@ -63,3 +63,22 @@ grep -q "ranks 4 nodes 2" "$OUT" || echo "note: perf header does not say 'ranks 
 [ -z "$(left)" ] || fail "namespaces left after the second job: $(left)"
 grep -E "Out of bounds|Avg bus" "$OUT"
 echo "ok: all_gather_perf over 2 nodes x 2 ranks, cluster removed"
+
+# 3. the multi-node suite: 2 x 2 and 3 x 2, ring and hierarchical, every
+#    collective x type x op, every element checked by the perf binaries.
+PERF_DIR=$(dirname "$PERF")
+for shape in "2 2" "3 2"; do
+  set -- $shape
+  for algo in ring hier; do
+    for coll in all_gather reduce_scatter all_reduce broadcast; do
+      bash "$CLUSTER" run "$1" "$2" --prefix "$PREFIX" --timeout 120 --launcher "$LAUNCHER" -- \
+        "$PERF_DIR/${coll}_perf" -b 4 -e 300K -f 9 -d all -o all -w 0 -n 1 -c 1 -A "$algo" \
+        >"$OUT" 2>&1
+      rc=$?
+      [ $rc = 0 ] || fail "${coll}_perf -A $algo on $1 x $2 exited with $rc"
+      grep -q "# Out of bounds values : 0 OK" "$OUT" || fail "$coll -A $algo on $1 x $2: wrong data"
+    done
+    echo "ok: $1 nodes x $2 ranks, -A $algo: all collectives, types and ops checked"
+  done
+done
+[ -z "$(left)" ] || fail "namespaces left after the suite: $(left)"
