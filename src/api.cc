@@ -67,8 +67,10 @@ Result check_buffers(const Buffers& b, size_t count, mics_datatype_t type, int n
                       what);
   size_t esize = mics_type_size(type);
   if (count > SIZE_MAX / esize / static_cast<size_t>(nranks))
-    return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s: count %zu of %zu-byte elements over %d ranks "
-                      "overflows size_t", what, count, esize, nranks);
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "%s: count %zu of %zu-byte elements over %d ranks "
+                      "overflows size_t",
+                      what, count, esize, nranks);
   if (count == 0) return MICS_SUCCESS;
   if (!b.in) return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s: %s is NULL", what, b.in_name);
   if (!b.out) return MICS_ERROR(MICS_INVALID_ARGUMENT, "%s: %s is NULL", what, b.out_name);
@@ -114,15 +116,24 @@ Result init_rank(mics_comm_t* comm, int nranks, const mics_unique_id& id, int ra
 
 MICS_API const char* mics_result_string(mics_result_t r) {
   switch (r) {
-    case MICS_SUCCESS: return "MICS_SUCCESS";
-    case MICS_INVALID_ARGUMENT: return "MICS_INVALID_ARGUMENT";
-    case MICS_INVALID_USAGE: return "MICS_INVALID_USAGE";
-    case MICS_SYSTEM_ERROR: return "MICS_SYSTEM_ERROR";
-    case MICS_REMOTE_ERROR: return "MICS_REMOTE_ERROR";
-    case MICS_TIMEOUT: return "MICS_TIMEOUT";
-    case MICS_CUDA_ERROR: return "MICS_CUDA_ERROR";
-    case MICS_INTERNAL_ERROR: return "MICS_INTERNAL_ERROR";
-    case MICS_IN_PROGRESS: return "MICS_IN_PROGRESS";
+    case MICS_SUCCESS:
+      return "MICS_SUCCESS";
+    case MICS_INVALID_ARGUMENT:
+      return "MICS_INVALID_ARGUMENT";
+    case MICS_INVALID_USAGE:
+      return "MICS_INVALID_USAGE";
+    case MICS_SYSTEM_ERROR:
+      return "MICS_SYSTEM_ERROR";
+    case MICS_REMOTE_ERROR:
+      return "MICS_REMOTE_ERROR";
+    case MICS_TIMEOUT:
+      return "MICS_TIMEOUT";
+    case MICS_CUDA_ERROR:
+      return "MICS_CUDA_ERROR";
+    case MICS_INTERNAL_ERROR:
+      return "MICS_INTERNAL_ERROR";
+    case MICS_IN_PROGRESS:
+      return "MICS_IN_PROGRESS";
   }
   return "MICS_UNKNOWN_RESULT";
 }
@@ -140,11 +151,22 @@ MICS_API mics_result_t mics_get_version(int* version) {
 
 MICS_API size_t mics_type_size(mics_datatype_t type) {
   switch (type) {
-    case MICS_INT8: case MICS_UINT8: return 1;
-    case MICS_FLOAT16: case MICS_BFLOAT16: return 2;
-    case MICS_INT32: case MICS_UINT32: case MICS_FLOAT32: return 4;
-    case MICS_INT64: case MICS_UINT64: case MICS_FLOAT64: return 8;
-    default: return 0;
+    case MICS_INT8:
+    case MICS_UINT8:
+      return 1;
+    case MICS_FLOAT16:
+    case MICS_BFLOAT16:
+      return 2;
+    case MICS_INT32:
+    case MICS_UINT32:
+    case MICS_FLOAT32:
+      return 4;
+    case MICS_INT64:
+    case MICS_UINT64:
+    case MICS_FLOAT64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -193,8 +215,8 @@ MICS_API mics_result_t mics_comm_size(mics_comm_t comm, int* size) {
   return record(comm, r);
 }
 
-MICS_API mics_result_t mics_comm_topology(mics_comm_t comm, int* node, int* nnodes,
-                                          int* local_rank, int* local_size) {
+MICS_API mics_result_t mics_comm_topology(mics_comm_t comm, int* node, int* nnodes, int* local_rank,
+                                          int* local_size) {
   mics::clear_thread_error();
   Result r = check_comm(comm);
   if (r != MICS_SUCCESS) return record(comm, r);
@@ -253,8 +275,7 @@ MICS_API mics_result_t mics_allgather(const void* sendbuf, void* recvbuf, size_t
                        sendcount * comm->size, in_place},
                       sendcount, type, comm->size, stream);
   }
-  if (r == MICS_SUCCESS)
-    r = mics::coll::select_allgather(comm, sendbuf, recvbuf, sendcount, type);
+  if (r == MICS_SUCCESS) r = mics::coll::select_allgather(comm, sendbuf, recvbuf, sendcount, type);
   return record(comm, r);
 }
 
@@ -274,8 +295,8 @@ MICS_API mics_result_t mics_hier_allgather(const void* sendbuf, void* recvbuf, s
 }
 
 MICS_API mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, size_t recvcount,
-                                           mics_datatype_t type, mics_redop_t op,
-                                           mics_comm_t comm, void* stream) {
+                                           mics_datatype_t type, mics_redop_t op, mics_comm_t comm,
+                                           void* stream) {
   mics::clear_thread_error();
   Result r = check_comm(comm);
   if (r == MICS_SUCCESS) r = check_type(type);
@@ -288,7 +309,8 @@ MICS_API mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, s
                        recvcount * comm->size, in_place},
                       recvcount, type, comm->size, stream);
   }
-  if (r == MICS_SUCCESS) r = mics::coll::select_reduce_scatter(comm, sendbuf, recvbuf, recvcount, type, op);
+  if (r == MICS_SUCCESS)
+    r = mics::coll::select_reduce_scatter(comm, sendbuf, recvbuf, recvcount, type, op);
   return record(comm, r);
 }
 

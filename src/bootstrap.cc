@@ -82,9 +82,11 @@ void root_main(int listen_fd, std::string secret, Deadline deadline) {
   while (expected < 0 || arrived < expected) {
     int fd = -1;
     if (tcp_accept(listen_fd, deadline, &fd) != MICS_SUCCESS) break;
-    Deadline conn_deadline = Deadline::after_ms(std::min<int64_t>(kPerConnectionMs, deadline.remaining_ms()));
+    Deadline conn_deadline =
+        Deadline::after_ms(std::min<int64_t>(kPerConnectionMs, deadline.remaining_ms()));
     Hello h{};
-    bool ok = recv_all(fd, &h, sizeof(h), conn_deadline) == MICS_SUCCESS && h.magic == kHelloMagic &&
+    bool ok = recv_all(fd, &h, sizeof(h), conn_deadline) == MICS_SUCCESS &&
+              h.magic == kHelloMagic &&
               same_secret(h.secret, reinterpret_cast<const uint8_t*>(secret.data()));
     if (!ok) {  // garbage, a stranger or a wrong secret: tell it no and move on
       MICS_WARN("bootstrap root: refused a connection (bad hello or wrong secret)");
@@ -230,8 +232,10 @@ Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine
   if (res == MICS_SUCCESS) res = recv_all(fd, &r, sizeof(r), deadline);
   if (res == MICS_TIMEOUT) {
     close(fd);
-    return MICS_ERROR(MICS_TIMEOUT, "rank %d: not every one of the %d ranks reached the root %s "
-                      "before the timeout", rank, nranks, id.root.str().c_str());
+    return MICS_ERROR(MICS_TIMEOUT,
+                      "rank %d: not every one of the %d ranks reached the root %s "
+                      "before the timeout",
+                      rank, nranks, id.root.str().c_str());
   }
   if (res != MICS_SUCCESS) {
     close(fd);
@@ -239,16 +243,19 @@ Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine
   }
   if (r.magic == kReplyMagic && r.status == MICS_TIMEOUT) {
     close(fd);
-    return MICS_ERROR(MICS_TIMEOUT, "rank %d: only %d of the %d ranks reached the root %s before "
-                      "the timeout", rank, r.nranks, nranks, id.root.str().c_str());
+    return MICS_ERROR(MICS_TIMEOUT,
+                      "rank %d: only %d of the %d ranks reached the root %s before "
+                      "the timeout",
+                      rank, r.nranks, nranks, id.root.str().c_str());
   }
   if (r.magic != kReplyMagic || r.status != 0) {
     close(fd);
-    return MICS_ERROR(MICS_REMOTE_ERROR,
-                      "rank %d: the root %s refused us (%s: wrong secret, another world size, or "
-                      "a rank that joined twice)", rank, id.root.str().c_str(),
-                      r.magic == kReplyMagic ? mics_result_string(static_cast<Result>(r.status))
-                                             : "bad reply");
+    return MICS_ERROR(
+        MICS_REMOTE_ERROR,
+        "rank %d: the root %s refused us (%s: wrong secret, another world size, or "
+        "a rank that joined twice)",
+        rank, id.root.str().c_str(),
+        r.magic == kReplyMagic ? mics_result_string(static_cast<Result>(r.status)) : "bad reply");
   }
   all->resize(nranks);
   res = recv_all(fd, all->data(), all->size() * sizeof(RankInfo), deadline);

@@ -21,11 +21,11 @@ struct mics_comm {
   int size = 1;
   std::vector<mics::RankInfo> ranks;  // per comm rank
   mics::topo::NodeLayout layout;
-  uint64_t session = 0;   // from the root; names this job's shared-memory segments
-  uint64_t comm_id = 0;   // 0 for a world communicator; derived for splits
-  uint32_t splits = 0;    // splits made from this communicator (same on every rank)
+  uint64_t session = 0;  // from the root; names this job's shared-memory segments
+  uint64_t comm_id = 0;  // 0 for a world communicator; derived for splits
+  uint32_t splits = 0;   // splits made from this communicator (same on every rank)
   int64_t timeout_ms = 0;
-  std::string job_tag;    // MICS_JOB_TAG (segment name prefix, for mics-run's sweep)
+  std::string job_tag;  // MICS_JOB_TAG (segment name prefix, for mics-run's sweep)
   mics::transport::shm::ShmParams shm_params;
 
   mics::transport::ofi::OfiParams net_params;
@@ -34,7 +34,7 @@ struct mics_comm {
   uint32_t algo_logged = 0;                         // which choices were logged at INFO
 
   // Transports. Declared before `conn` so the connections go first on destruction.
-  std::unique_ptr<mics::transport::shm::ShmDomain> shm;  // ranks on our node; null if none
+  std::unique_ptr<mics::transport::shm::ShmDomain> shm;         // ranks on our node; null if none
   std::shared_ptr<mics::transport::ofi::OfiDomain> net_domain;  // shared with splits
   std::unique_ptr<mics::transport::ofi::OfiEndpoint> net;       // ranks on other nodes; or null
   std::vector<std::unique_ptr<mics::transport::Connection>> conn;  // per rank; null for self

@@ -76,8 +76,8 @@ MICS_API mics_result_t mics_grad_sync(const void* grads, void* shard_accum, size
                                       mics_comm_t partition, mics_comm_t replication,
                                       void* stream) {
   mics::clear_thread_error();
-  mics::Result r = mics::check_args(grads, shard_accum, shard_count, type, op, partition,
-                                    replication, stream);
+  mics::Result r =
+      mics::check_args(grads, shard_accum, shard_count, type, op, partition, replication, stream);
   if (r == MICS_SUCCESS)
     r = mics::grad_sync(grads, shard_accum, shard_count, type, op, is_boundary != 0, partition,
                         replication);

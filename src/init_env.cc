@@ -38,7 +38,8 @@ Result env_root(SockAddr* addr) {
   if (!host.empty() || getenv("MICS_ROOT_PORT")) {
     if (host.empty()) host = "127.0.0.1";
     MICS_CHECK(env_int("MICS_ROOT_PORT", 0, 1, 65535, &port));
-    if (port == 0) return MICS_ERROR(MICS_INVALID_ARGUMENT, "MICS_ROOT_ADDR is set but MICS_ROOT_PORT is not");
+    if (port == 0)
+      return MICS_ERROR(MICS_INVALID_ARGUMENT, "MICS_ROOT_ADDR is set but MICS_ROOT_PORT is not");
   } else {
     host = env_str("MASTER_ADDR");
     if (host.empty())
@@ -46,7 +47,8 @@ Result env_root(SockAddr* addr) {
                         "no root address: set MICS_ROOT_ADDR/MICS_ROOT_PORT or MASTER_ADDR/"
                         "MASTER_PORT");
     MICS_CHECK(env_int("MASTER_PORT", 0, 1, 65534, &port));
-    if (port == 0) return MICS_ERROR(MICS_INVALID_ARGUMENT, "MASTER_ADDR is set but MASTER_PORT is not");
+    if (port == 0)
+      return MICS_ERROR(MICS_INVALID_ARGUMENT, "MASTER_ADDR is set but MASTER_PORT is not");
     port += 1;
   }
   return resolve_addr(host, static_cast<int>(port), addr);

@@ -44,8 +44,8 @@ Result split_comm(mics_comm* parent, int color, int key, mics_comm** out) {
       any_needs_net = true;
   std::vector<int> members = members_of(color);
   std::vector<RankInfo> infos = infos_of(members);
-  int new_rank = static_cast<int>(std::find(members.begin(), members.end(), parent->rank) -
-                                  members.begin());
+  int new_rank =
+      static_cast<int>(std::find(members.begin(), members.end(), parent->rank) - members.begin());
   NetSetup net;
   if (any_needs_net) {
     NetAddress mine_addr{};
@@ -71,8 +71,8 @@ Result split_comm(mics_comm* parent, int color, int key, mics_comm** out) {
   config.net_params = parent->net_params;
   config.algo = parent->algo;
   config.model = parent->model;
-  MICS_CHECK(
-      build_comm(std::move(infos), new_rank, parent->session, comm_id, config, std::move(net), out));
+  MICS_CHECK(build_comm(std::move(infos), new_rank, parent->session, comm_id, config,
+                        std::move(net), out));
   return MICS_SUCCESS;
 }
 

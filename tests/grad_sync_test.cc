@@ -71,9 +71,9 @@ void RunGradSync(mics_comm_t world, int rank, int world_size, int p, mics_dataty
   for (size_t i = 0; i < count; ++i) {
     size_t es = mics_type_size(type);
     if (memcmp(&accum[i * es], &expected[i * es], es) != 0) {
-      HFAIL() << "grad_sync type " << mics_test::TypeName(type) << " op "
-              << mics_test::OpName(op) << " p=" << p << " group " << group << ": element " << i
-              << " differs (expected " << want[i] << ")";
+      HFAIL() << "grad_sync type " << mics_test::TypeName(type) << " op " << mics_test::OpName(op)
+              << " p=" << p << " group " << group << ": element " << i << " differs (expected "
+              << want[i] << ")";
       break;
     }
   }
@@ -112,8 +112,8 @@ TEST(GradSync, BadArguments) {
                   MICS_INVALID_ARGUMENT);
     HCHECK_RESULT(mics_grad_sync(nullptr, a, 1, MICS_FLOAT32, MICS_SUM, 0, comm, nullptr, nullptr),
                   MICS_INVALID_ARGUMENT);
-    HCHECK_OK(mics_grad_sync(nullptr, nullptr, 0, MICS_FLOAT32, MICS_SUM, 1, comm, nullptr,
-                             nullptr));
+    HCHECK_OK(
+        mics_grad_sync(nullptr, nullptr, 0, MICS_FLOAT32, MICS_SUM, 1, comm, nullptr, nullptr));
   });
 }
 

@@ -52,8 +52,12 @@ void RunAll(mics_comm_t comm, int rank, int n) {
           if (count == 70001 && IsReduction(coll) && pair % 4 != 0) continue;
           for (bool in_place : {false, true}) {
             int root = coll == Coll::kBroadcast ? (t % n) : 0;
-            mics_test::Case c{coll, static_cast<mics_datatype_t>(t),
-                              static_cast<mics_redop_t>(op), count, in_place, root};
+            mics_test::Case c{coll,
+                              static_cast<mics_datatype_t>(t),
+                              static_cast<mics_redop_t>(op),
+                              count,
+                              in_place,
+                              root};
             CheckedCollective(ctx, c);
           }
         }

@@ -9,8 +9,8 @@
 namespace mics::topo {
 
 struct NodeLayout {
-  std::vector<int> node_of;                 // per rank
-  std::vector<int> local_rank_of;           // per rank
+  std::vector<int> node_of;                  // per rank
+  std::vector<int> local_rank_of;            // per rank
   std::vector<std::vector<int>> node_ranks;  // per node: its ranks, ascending
 
   int nnodes() const { return static_cast<int>(node_ranks.size()); }

@@ -12,8 +12,8 @@
 namespace mics::topo {
 
 struct HostIdentity {
-  std::string node_name;     // MICS_HOST_ID, or "hostname"
-  uint64_t node_hash = 0;    // hash of MICS_HOST_ID, or of hostname + boot id
+  std::string node_name;       // MICS_HOST_ID, or "hostname"
+  uint64_t node_hash = 0;      // hash of MICS_HOST_ID, or of hostname + boot id
   uint64_t physical_hash = 0;  // hash of hostname + boot id, never overridden
   uint64_t pid_namespace = 0;  // inode of /proc/self/ns/pid: pids are comparable only inside one
 };

@@ -31,7 +31,8 @@ extern "C" {
 #define MICS_VERSION_MAJOR 0
 #define MICS_VERSION_MINOR 1
 #define MICS_VERSION_PATCH 0
-#define MICS_VERSION_CODE (MICS_VERSION_MAJOR * 10000 + MICS_VERSION_MINOR * 100 + MICS_VERSION_PATCH)
+#define MICS_VERSION_CODE \
+  (MICS_VERSION_MAJOR * 10000 + MICS_VERSION_MINOR * 100 + MICS_VERSION_PATCH)
 
 #define MICS_UNIQUE_ID_BYTES 128
 /* Opaque rendezvous token: root address + random secret. Copy it to every rank. */
@@ -155,12 +156,11 @@ mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, size_t rec
                                   mics_datatype_t type, mics_redop_t op, mics_comm_t comm,
                                   void* stream);
 /* recvbuf = op over ranks of sendbuf. In place: sendbuf == recvbuf. */
-mics_result_t mics_allreduce(const void* sendbuf, void* recvbuf, size_t count,
-                             mics_datatype_t type, mics_redop_t op, mics_comm_t comm,
-                             void* stream);
+mics_result_t mics_allreduce(const void* sendbuf, void* recvbuf, size_t count, mics_datatype_t type,
+                             mics_redop_t op, mics_comm_t comm, void* stream);
 /* recvbuf = root's sendbuf (sendbuf is read on root only). In place: sendbuf == recvbuf. */
-mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t count,
-                             mics_datatype_t type, int root, mics_comm_t comm, void* stream);
+mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t count, mics_datatype_t type,
+                             int root, mics_comm_t comm, void* stream);
 /* Returns when every rank of comm has entered the barrier. */
 mics_result_t mics_barrier(mics_comm_t comm);
 

@@ -25,16 +25,16 @@ void clear_thread_error();
 
 #define MICS_ERROR(code, ...) ::mics::set_error((code), __FILE__, __LINE__, __VA_ARGS__)
 
-#define MICS_CHECK(expr)                                        \
-  do {                                                          \
-    ::mics::Result mics_check_r_ = (expr);                      \
-    if (mics_check_r_ != MICS_SUCCESS)                          \
+#define MICS_CHECK(expr)                                             \
+  do {                                                               \
+    ::mics::Result mics_check_r_ = (expr);                           \
+    if (mics_check_r_ != MICS_SUCCESS)                               \
       return ::mics::trace_error(mics_check_r_, __FILE__, __LINE__); \
   } while (0)
 
 // For system calls that return -1 and set errno.
-#define MICS_SYSCHECK(expr, what)                                                          \
-  do {                                                                                     \
-    if ((expr) == -1)                                                                      \
-      return MICS_ERROR(MICS_SYSTEM_ERROR, "%s failed: %s", (what), ::strerror(errno));    \
+#define MICS_SYSCHECK(expr, what)                                                       \
+  do {                                                                                  \
+    if ((expr) == -1)                                                                   \
+      return MICS_ERROR(MICS_SYSTEM_ERROR, "%s failed: %s", (what), ::strerror(errno)); \
   } while (0)

@@ -11,8 +11,8 @@ void log_printf(LogLevel level, const char* fmt, ...) __attribute__((format(prin
 
 }  // namespace mics
 
-#define MICS_LOG(level, ...)                                                  \
-  do {                                                                        \
+#define MICS_LOG(level, ...)                                                      \
+  do {                                                                            \
     if (::mics::log_level() >= (level)) ::mics::log_printf((level), __VA_ARGS__); \
   } while (0)
 #define MICS_WARN(...) MICS_LOG(::mics::LogLevel::kWarn, __VA_ARGS__)

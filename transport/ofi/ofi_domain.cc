@@ -91,8 +91,8 @@ Result OfiDomain::open(const OfiParams& params, std::shared_ptr<OfiDomain>* out)
     fi_freeinfo(hints);
     fi_info* info = rc == 0 ? pick(list, prov, params) : nullptr;
     if (!info) {
-      tried += " " + prov + " (" + (rc != 0 ? fi_strerror(-rc) : "no domain on " + params.iface) +
-               ")";
+      tried +=
+          " " + prov + " (" + (rc != 0 ? fi_strerror(-rc) : "no domain on " + params.iface) + ")";
       if (list) fi_freeinfo(list);
       continue;
     }

@@ -17,9 +17,9 @@ struct fid_domain;
 namespace mics::transport::ofi {
 
 struct OfiParams {
-  std::string provider;  // MICS_FI_PROVIDER ("" = automatic)
-  std::string iface;     // MICS_NET_IFACE (tcp domain name)
-  std::string rail_nic;  // NIC of this rank's rail (topology), for RDMA providers
+  std::string provider;            // MICS_FI_PROVIDER ("" = automatic)
+  std::string iface;               // MICS_NET_IFACE (tcp domain name)
+  std::string rail_nic;            // NIC of this rank's rail (topology), for RDMA providers
   size_t chunk_bytes = 512 << 10;  // MICS_NET_CHUNK_BYTES
   int nslots = 4;                  // MICS_NET_SLOTS
   int delay_us = 0;                // MICS_NET_DELAY_US: test-only per-message latency
@@ -38,8 +38,8 @@ class OfiDomain {
   fid_domain* domain() const { return domain_; }
   const OfiParams& params() const { return params_; }
   const std::string& provider() const { return provider_; }
-  bool needs_local_desc() const;   // FI_MR_LOCAL: pass MR descriptors
-  bool needs_mr_bind() const;      // FI_MR_ENDPOINT: bind MRs to the endpoint
+  bool needs_local_desc() const;                  // FI_MR_LOCAL: pass MR descriptors
+  bool needs_mr_bind() const;                     // FI_MR_ENDPOINT: bind MRs to the endpoint
   uint64_t next_mr_key() { return next_key_++; }  // app-chosen keys when !FI_MR_PROV_KEY
   size_t inject_size() const;
 

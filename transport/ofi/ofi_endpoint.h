@@ -59,7 +59,7 @@ class OfiEndpoint {
   fid_av* av_ = nullptr;
   std::string address_;
   std::vector<std::unique_ptr<OfiPeer>> peers_;  // indexed by rank; null where not added
-  std::string failure_;  // first transfer error, sticky
+  std::string failure_;                          // first transfer error, sticky
 };
 
 }  // namespace mics::transport::ofi

@@ -64,8 +64,8 @@ Result OfiPeer::setup() {
 
 Result OfiPeer::post_recv(uint32_t seq) {
   uint32_t i = seq % nslots_;
-  ssize_t rc = fi_trecv(ep_->ep_, recv_buf(i), stride_, desc_, FI_ADDR_UNSPEC,
-                        data_tag(rank_, seq), 0, &recv_ops_[i].ctx);
+  ssize_t rc = fi_trecv(ep_->ep_, recv_buf(i), stride_, desc_, FI_ADDR_UNSPEC, data_tag(rank_, seq),
+                        0, &recv_ops_[i].ctx);
   if (rc == -FI_EAGAIN) return MICS_IN_PROGRESS;
   if (rc != 0)
     return MICS_ERROR(MICS_REMOTE_ERROR, "posting a receive from rank %d (%s) failed: %s", rank_,

@@ -2,12 +2,12 @@
 // receives, credits and deferred posts. Internal to transport/ofi.
 #pragma once
 
+#include <rdma/fabric.h>
+
 #include <cstdint>
 #include <deque>
 #include <string>
 #include <vector>
-
-#include <rdma/fabric.h>
 
 #include "src/base/deadline.h"
 #include "src/base/error.h"
@@ -85,7 +85,7 @@ class OfiPeer {
   uint32_t recv_tail_ = 0;  // messages released by us
   std::vector<bool> recv_done_;
   std::deque<uint32_t> recv_to_post_;  // sequence numbers whose receive must be (re)posted
-  uint64_t credit_to_send_ = 0;         // latest released count not yet sent
+  uint64_t credit_to_send_ = 0;        // latest released count not yet sent
   bool credit_pending_ = false;
 };
 

@@ -21,7 +21,8 @@ bool process_alive(int pid) {
   fclose(f);
   buf[n] = '\0';
   const char* close_paren = strrchr(buf, ')');
-  return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
+  return !(close_paren && close_paren[1] == ' ' &&
+           (close_paren[2] == 'Z' || close_paren[2] == 'X'));
 }
 
 }  // namespace mics::transport::shm

@@ -56,8 +56,8 @@ Result shm_params_from_env(ShmParams* out) {
   return MICS_SUCCESS;
 }
 
-Result ShmDomain::create(const std::string& name, int my_index, int nlocal,
-                         const ShmParams& params, std::unique_ptr<ShmDomain>* out) {
+Result ShmDomain::create(const std::string& name, int my_index, int nlocal, const ShmParams& params,
+                         std::unique_ptr<ShmDomain>* out) {
   std::unique_ptr<ShmDomain> d(new ShmDomain());
   d->name_ = name;
   d->my_index_ = my_index;
@@ -92,7 +92,8 @@ ShmDomain::~ShmDomain() {
 Result ShmDomain::attach(const std::vector<std::string>& names, const std::vector<int>& pids,
                          Deadline deadline) {
   pids_ = pids;
-  size_t min_size = data_offset_ + static_cast<size_t>(nlocal_) * params_.nslots * params_.slot_bytes;
+  size_t min_size =
+      data_offset_ + static_cast<size_t>(nlocal_) * params_.nslots * params_.slot_bytes;
   for (int i = 0; i < nlocal_; ++i) {
     if (i == my_index_) continue;
     MICS_CHECK(open_segment(names[i], min_size, deadline, &maps_[i]));
@@ -110,7 +111,8 @@ Result ShmDomain::attach(const std::vector<std::string>& names, const std::vecto
                         names[i].c_str(), h->nlocal, nlocal_, h->nslots, params_.nslots,
                         static_cast<unsigned long long>(h->slot_bytes), params_.slot_bytes);
     // The last of the nlocal-1 peers to map a mailbox removes its name.
-    if (h->attached.fetch_add(1) + 1 == static_cast<uint32_t>(nlocal_ - 1)) unlink_segment(names[i]);
+    if (h->attached.fetch_add(1) + 1 == static_cast<uint32_t>(nlocal_ - 1))
+      unlink_segment(names[i]);
   }
   return MICS_SUCCESS;
 }
