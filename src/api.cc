@@ -2,6 +2,7 @@
 // the algorithms. Every failure leaves its message in mics_last_error().
 #include <sys/random.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -27,9 +28,9 @@ Result check_comm(mics_comm_t comm) {
   if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
   if (comm->aborted.load())
     return MICS_ERROR(MICS_INVALID_USAGE, "the communicator was aborted (mics_comm_abort)");
-  if (comm->fatal != MICS_SUCCESS)
+  if (comm->fatal.load() != MICS_SUCCESS)
     return MICS_ERROR(MICS_INVALID_USAGE, "the communicator failed earlier (%s): %s",
-                      mics_result_string(comm->fatal), comm->fatal_message.c_str());
+                      mics_result_string(comm->fatal.load()), comm->fatal_message.c_str());
   return MICS_SUCCESS;
 }
 
@@ -98,7 +99,30 @@ Result new_unique_id(mics_unique_id* id) {
   return mics::encode_unique_id(uid, id);
 }
 
-Result init_rank(mics_comm_t* comm, int nranks, const mics_unique_id& id, int rank) {
+// A versioned config: the caller's sizeof tells which fields it has; the
+// fields it lacks keep their defaults.
+Result apply_config(const mics_config* cfg, mics::CommConfig* out) {
+  if (!cfg) return MICS_SUCCESS;
+  const size_t v1 = offsetof(mics_config, timeout_ms) + sizeof(cfg->timeout_ms);
+  if (cfg->size < v1 || cfg->size > 4096)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "config->size %zu is not a mics_config size (this library's is %zu): "
+                      "initialise it with MICS_CONFIG_INITIALIZER",
+                      cfg->size, sizeof(mics_config));
+  if (cfg->version / 10000 != MICS_VERSION_MAJOR)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "config->version %u is not from a mics %d.x header: initialise it with "
+                      "MICS_CONFIG_INITIALIZER",
+                      cfg->version, MICS_VERSION_MAJOR);
+  if (cfg->timeout_ms < 0)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "config->timeout_ms %d must be >= 0 (0: default)",
+                      cfg->timeout_ms);
+  if (cfg->timeout_ms > 0) out->timeout_ms = cfg->timeout_ms;
+  return MICS_SUCCESS;
+}
+
+Result init_rank(mics_comm_t* comm, int nranks, const mics_unique_id& id, int rank,
+                 const mics_config* cfg) {
   if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm is NULL");
   *comm = nullptr;
   if (nranks < 1) return MICS_ERROR(MICS_INVALID_ARGUMENT, "nranks %d must be >= 1", nranks);
@@ -108,6 +132,7 @@ Result init_rank(mics_comm_t* comm, int nranks, const mics_unique_id& id, int ra
   MICS_CHECK(mics::decode_unique_id(id, &uid));
   mics::CommConfig config;
   MICS_CHECK(mics::config_from_env(&config));
+  MICS_CHECK(apply_config(cfg, &config));
   MICS_CHECK(mics::init_world(uid, nranks, rank, config, comm));
   return MICS_SUCCESS;
 }
@@ -178,7 +203,20 @@ MICS_API mics_result_t mics_get_unique_id(mics_unique_id* id) {
 MICS_API mics_result_t mics_comm_init_rank(mics_comm_t* comm, int nranks, mics_unique_id id,
                                            int rank) {
   mics::clear_thread_error();
-  return init_rank(comm, nranks, id, rank);
+  return init_rank(comm, nranks, id, rank, nullptr);
+}
+
+MICS_API mics_result_t mics_comm_init_rank_config(mics_comm_t* comm, int nranks, mics_unique_id id,
+                                                  int rank, const mics_config* config) {
+  mics::clear_thread_error();
+  return init_rank(comm, nranks, id, rank, config);
+}
+
+MICS_API mics_result_t mics_comm_get_async_error(mics_comm_t comm, mics_result_t* result) {
+  mics::clear_thread_error();
+  if (!comm || !result) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm or result is NULL");
+  *result = comm->aborted.load() ? MICS_INVALID_USAGE : comm->fatal.load();
+  return MICS_SUCCESS;
 }
 
 MICS_API mics_result_t mics_comm_destroy(mics_comm_t comm) {

@@ -47,8 +47,18 @@ struct mics_comm {
   uint32_t wake_count() const { return shm ? shm->doorbell() : 0; }
 
   std::atomic<bool> aborted{false};
-  mics_result_t fatal = MICS_SUCCESS;  // sticky: a collective failed half-way
+  // Sticky: a collective failed half-way. The message is written before the
+  // code is published (release), so a reader who sees the code sees it too.
+  std::atomic<mics_result_t> fatal{MICS_SUCCESS};
   std::string fatal_message;
+
+  // Diagnostics (MICS_DUMP_SIGNAL): what is in flight, what completed, and
+  // the last sequence number seen from each peer.
+  std::atomic<uint64_t> completed_seq{0};
+  std::atomic<uint32_t> in_flight_kind{0};  // coll::Kind of the call in progress, 0 = none
+  std::unique_ptr<std::atomic<uint64_t>[]> peer_seq;  // per rank
+
+  ~mics_comm();
   std::string last_error;
   uint64_t seq = 0;  // collectives issued on this communicator
 

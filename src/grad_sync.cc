@@ -17,7 +17,7 @@ Result check_group(mics_comm_t comm, const char* name) {
   if (!comm) return MICS_ERROR(MICS_INVALID_ARGUMENT, "grad_sync: %s is NULL", name);
   if (comm->aborted.load())
     return MICS_ERROR(MICS_INVALID_USAGE, "grad_sync: %s was aborted", name);
-  if (comm->fatal != MICS_SUCCESS)
+  if (comm->fatal.load() != MICS_SUCCESS)
     return MICS_ERROR(MICS_INVALID_USAGE, "grad_sync: %s failed earlier: %s", name,
                       comm->fatal_message.c_str());
   return MICS_SUCCESS;

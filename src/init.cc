@@ -10,6 +10,7 @@
 #include "src/base/log.h"
 #include "src/coll/collectives.h"
 #include "src/comm.h"
+#include "src/diag.h"
 #include "topo/hwloc_discovery.h"
 #include "topo/node_id.h"
 #include "topo/rails.h"
@@ -154,6 +155,7 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
     if (a.node_hash != b.node_hash || a.physical_hash != b.physical_hash)
       c->ring_chunk = std::min(c->ring_chunk, c->net_params.chunk_bytes);
   }
+  c->peer_seq.reset(new std::atomic<uint64_t>[c->size]());
   // Nobody returns before everyone is connected (and has unlinked what it should).
   MICS_CHECK(coll::barrier(c.get()));
   MICS_LOG_INFO("comm %016" PRIx64
@@ -162,6 +164,7 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
                 c->comm_id, rank, c->size, c->layout.node_of[rank], c->layout.nnodes(),
                 c->layout.local_rank_of[rank], c->layout.node_ranks[c->layout.node_of[rank]].size(),
                 topo_ms, ms_since(t0) - topo_ms);
+  register_comm(c.get());
   *out = c.release();
   return MICS_SUCCESS;
 }
@@ -190,7 +193,9 @@ Result init_world(const UniqueId& id, int nranks, int rank, const CommConfig& co
   };
   Result r = rendezvous(id, nranks, rank, mine, Deadline::after_ms(config.timeout_ms), make_address,
                         &all, &net.addresses, &session);
-  join_root(id);  // if this process hosted the root, it has finished by now
+  // If this process hosted the root it has finished by now; after a failure it
+  // may still be waiting out its own deadline, so leave it to end by itself.
+  if (r == MICS_SUCCESS) join_root(id);
   MICS_CHECK(r);
   double bootstrap_ms = ms_since(t0);
   MICS_CHECK(build_comm(std::move(all), rank, session, 0, config, std::move(net), out));
@@ -200,3 +205,5 @@ Result init_world(const UniqueId& id, int nranks, int rank, const CommConfig& co
 }
 
 }  // namespace mics
+
+mics_comm::~mics_comm() { mics::unregister_comm(this); }

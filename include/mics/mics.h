@@ -18,6 +18,13 @@
  *   MASTER_ADDR, MASTER_PORT                              fallback root (port + 1)
  *   MICS_BOOTSTRAP_SECRET  string                         shared secret for init_env
  *   MICS_SHM_CHUNK_BYTES, MICS_SHM_SLOTS                  shared-memory channel shape
+ *   MICS_FI_PROVIDER, MICS_NET_IFACE                      libfabric provider / tcp interface
+ *   MICS_NET_CHUNK_BYTES, MICS_NET_SLOTS, MICS_NET_DELAY_US  network channel shape
+ *   MICS_ALGO         auto | ring | hier                  algorithm choice
+ *   MICS_MODEL_SHM, MICS_MODEL_NET  "alpha_us,GB/s"       cost-model parameters
+ *   MICS_TOPO_FILE, MICS_TOPO_DUMP_FILE                   topology from / to hwloc XML
+ *   MICS_DUMP_SIGNAL  signal number or name (default USR1; 0 = off): on that signal,
+ *                     print the state of every communicator of the process to stderr
  */
 #ifndef MICS_MICS_H_
 #define MICS_MICS_H_
@@ -101,6 +108,24 @@ mics_result_t mics_get_unique_id(mics_unique_id* id);
  * (wrong secret, size mismatch). TIMEOUT: the root or a rank did not arrive. */
 mics_result_t mics_comm_init_rank(mics_comm_t* comm, int nranks, mics_unique_id id, int rank);
 
+/* Versioned per-communicator settings. Initialise with MICS_CONFIG_INITIALIZER
+ * (which records sizeof and the header's version) and change what you need:
+ * fields a newer library adds get their defaults for callers built against an
+ * older header. A zero field means "from the environment, else the default". */
+typedef struct {
+  size_t size;          /* sizeof(mics_config) as the caller compiled it */
+  unsigned int version; /* MICS_VERSION_CODE as the caller compiled it */
+  int timeout_ms;       /* bound on every wait; 0: MICS_TIMEOUT_MS, else 300000 */
+} mics_config;
+#define MICS_CONFIG_INITIALIZER \
+  { sizeof(mics_config), MICS_VERSION_CODE, 0 }
+
+/* mics_comm_init_rank with settings. config may be NULL (all defaults).
+ * INVALID_ARGUMENT: as init_rank, or a config whose size/version is not one
+ * this library knows, or timeout_ms < 0. Splits inherit the settings. */
+mics_result_t mics_comm_init_rank_config(mics_comm_t* comm, int nranks, mics_unique_id id, int rank,
+                                         const mics_config* config);
+
 /* Like init_rank with rank/size from RANK/WORLD_SIZE (torchrun) or
  * OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE (mpirun). Rank 0 hosts the root at
  * MICS_ROOT_ADDR:MICS_ROOT_PORT, else MASTER_ADDR:(MASTER_PORT + 1).
@@ -115,7 +140,13 @@ mics_result_t mics_comm_destroy(mics_comm_t comm);
  * at once. Free it with mics_comm_destroy. INVALID_ARGUMENT: comm NULL. */
 mics_result_t mics_comm_abort(mics_comm_t comm);
 
-/* INVALID_ARGUMENT: comm or an out pointer NULL. */
+/* *result = the error that made the communicator unusable (a collective that
+ * failed half-way, a dead peer, an abort: MICS_INVALID_USAGE), or MICS_SUCCESS.
+ * Never blocks. INVALID_ARGUMENT: comm or result NULL. */
+mics_result_t mics_comm_get_async_error(mics_comm_t comm, mics_result_t* result);
+
+/* INVALID_ARGUMENT: comm or an out pointer NULL. INVALID_USAGE: after abort or
+ * a failure (as every call but destroy, abort and get_async_error). */
 mics_result_t mics_comm_rank(mics_comm_t comm, int* rank);
 mics_result_t mics_comm_size(mics_comm_t comm, int* size);
 /* Nodes are numbered in the order of their lowest rank; local ranks in rank

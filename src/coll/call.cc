@@ -55,8 +55,15 @@ const char* kind_name(Kind kind) {
   return "?";
 }
 
+Call::~Call() {
+  comm->in_flight_kind.store(0, std::memory_order_relaxed);
+  if (comm->fatal.load(std::memory_order_relaxed) == MICS_SUCCESS)
+    comm->completed_seq.store(seq, std::memory_order_relaxed);
+}
+
 Call::Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t count, int root)
     : comm(c), kind(k), seq(++c->seq), deadline(Deadline::after_ms(c->timeout_ms)) {
+  c->in_flight_kind.store(static_cast<uint32_t>(k), std::memory_order_relaxed);
   uint64_t shape[2] = {count, static_cast<uint64_t>(root)};
   uint64_t h = topo::hash_bytes(shape, sizeof(shape)) & 0xfffff;
   tag = (seq & 0xffffffffull) << 32 | (static_cast<uint64_t>(k) & 0xf) << 28 |
@@ -149,6 +156,7 @@ Result drain(Call& call, transport::Connection* tx, int peer) {
 }
 
 Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expected_bytes) {
+  if (call.comm->peer_seq) call.comm->peer_seq[peer].store(tag >> 32, std::memory_order_relaxed);
   if (tag != call.tag)
     return MICS_ERROR(MICS_INVALID_USAGE,
                       "mismatched collectives: rank %d is in %s, rank %d is in %s", call.comm->rank,
@@ -162,9 +170,9 @@ Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expe
 }
 
 Result finish(Call& call, Result r) {
-  if (r != MICS_SUCCESS && call.comm->fatal == MICS_SUCCESS) {
-    call.comm->fatal = r;
+  if (r != MICS_SUCCESS && call.comm->fatal.load() == MICS_SUCCESS) {
     call.comm->fatal_message = thread_error();
+    call.comm->fatal.store(r, std::memory_order_release);
   }
   return r;
 }

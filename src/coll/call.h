@@ -24,6 +24,9 @@ const char* kind_name(Kind kind);
 
 struct Call {
   Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t count, int root);
+  ~Call();  // records completion for the state dump
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
 
   mics_comm* comm;
   Kind kind;
