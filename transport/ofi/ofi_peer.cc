@@ -28,6 +28,17 @@ OfiPeer::~OfiPeer() {
 }
 
 Result OfiPeer::setup() {
+  // Use only what the provider advertises: one slot must fit in a message, and
+  // credits go out with fi_tinject.
+  const fi_info* info = ep_->domain_->info();
+  if (info->ep_attr->max_msg_size < stride_)
+    return MICS_ERROR(MICS_SYSTEM_ERROR,
+                      "provider %s sends at most %zu bytes per message; lower "
+                      "MICS_NET_CHUNK_BYTES (a slot needs %zu)",
+                      ep_->domain_->provider().c_str(), info->ep_attr->max_msg_size, stride_);
+  if (info->tx_attr->inject_size < sizeof(uint64_t))
+    return MICS_ERROR(MICS_SYSTEM_ERROR, "provider %s cannot inject an 8-byte credit",
+                      ep_->domain_->provider().c_str());
   mem_bytes_ = 2 * nslots_ * stride_ + nslots_ * sizeof(uint64_t);
   void* mem = mmap(nullptr, mem_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED)
