@@ -11,6 +11,7 @@ namespace mics::coll {
 namespace {
 constexpr int kSpins = 64;           // doorbell polls before yielding the core
 constexpr int64_t kSliceMs = 100;    // futex sleep per slice; liveness checked between slices
+constexpr int64_t kNetPollUs = 100;  // with a network endpoint: busy-poll this long first
 constexpr int64_t kFirstNapUs = 20;  // with a network endpoint: first nap between polls
 constexpr int64_t kMaxNapUs = 500;   // ... growing to this, so protocol progress stays prompt
 
@@ -83,6 +84,17 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
     MICS_CHECK(moved(&yes));
     if (yes) return MICS_SUCCESS;
     __builtin_ia32_pause();
+  }
+  // A network round trip (data, then the credit back) takes tens of
+  // microseconds: poll through it before napping, yielding between polls so an
+  // oversubscribed core still goes to the peer we wait for.
+  if (c->net) {
+    auto until = Clock::now() + std::chrono::microseconds(kNetPollUs);
+    while (Clock::now() < until) {
+      MICS_CHECK(moved(&yes));
+      if (yes) return MICS_SUCCESS;
+      sched_yield();
+    }
   }
   sched_yield();  // oversubscribed hosts: let the peer we wait for run
   // Network completions ring no doorbell, so with a network endpoint we sleep
