@@ -302,34 +302,37 @@ MICS_API mics_result_t mics_create_partition_groups(mics_comm_t comm, int partit
   return record(comm, r);
 }
 
-MICS_API mics_result_t mics_allgather(const void* sendbuf, void* recvbuf, size_t sendcount,
-                                      mics_datatype_t type, mics_comm_t comm, void* stream) {
+namespace {
+
+// The checks both allgather entry points share; `hierarchical` picks the
+// algorithm (mics_hier_allgather asks for it, mics_allgather lets select decide).
+Result checked_allgather(const char* name, bool hierarchical, const void* sendbuf, void* recvbuf,
+                         size_t sendcount, mics_datatype_t type, mics_comm_t comm, void* stream) {
   mics::clear_thread_error();
   Result r = check_comm(comm);
   if (r == MICS_SUCCESS) r = check_type(type);
   if (r == MICS_SUCCESS) {
     char* in_place = static_cast<char*>(recvbuf) + comm->rank * sendcount * mics_type_size(type);
-    r = check_buffers({"allgather", "sendbuf", sendbuf, sendcount, "recvbuf", recvbuf,
-                       sendcount * comm->size, in_place},
-                      sendcount, type, comm->size, stream);
+    r = check_buffers(
+        {name, "sendbuf", sendbuf, sendcount, "recvbuf", recvbuf, sendcount * comm->size, in_place},
+        sendcount, type, comm->size, stream);
   }
-  if (r == MICS_SUCCESS) r = mics::coll::select_allgather(comm, sendbuf, recvbuf, sendcount, type);
+  if (r == MICS_SUCCESS)
+    r = hierarchical ? mics::coll::hier_allgather(comm, sendbuf, recvbuf, sendcount, type)
+                     : mics::coll::select_allgather(comm, sendbuf, recvbuf, sendcount, type);
   return record(comm, r);
+}
+
+}  // namespace
+
+MICS_API mics_result_t mics_allgather(const void* sendbuf, void* recvbuf, size_t sendcount,
+                                      mics_datatype_t type, mics_comm_t comm, void* stream) {
+  return checked_allgather("allgather", false, sendbuf, recvbuf, sendcount, type, comm, stream);
 }
 
 MICS_API mics_result_t mics_hier_allgather(const void* sendbuf, void* recvbuf, size_t sendcount,
                                            mics_datatype_t type, mics_comm_t comm, void* stream) {
-  mics::clear_thread_error();
-  Result r = check_comm(comm);
-  if (r == MICS_SUCCESS) r = check_type(type);
-  if (r == MICS_SUCCESS) {
-    char* in_place = static_cast<char*>(recvbuf) + comm->rank * sendcount * mics_type_size(type);
-    r = check_buffers({"hier_allgather", "sendbuf", sendbuf, sendcount, "recvbuf", recvbuf,
-                       sendcount * comm->size, in_place},
-                      sendcount, type, comm->size, stream);
-  }
-  if (r == MICS_SUCCESS) r = mics::coll::hier_allgather(comm, sendbuf, recvbuf, sendcount, type);
-  return record(comm, r);
+  return checked_allgather("hier_allgather", true, sendbuf, recvbuf, sendcount, type, comm, stream);
 }
 
 MICS_API mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, size_t recvcount,
