@@ -1,0 +1,8 @@
+# GPU bench: a = a + b against a device-to-device copy. Included from perf/CMakeLists.txt (after
+# cmake/cuda.cmake) and from tests/gpu/standalone/CMakeLists.txt. A plain timing program (CUDA
+# events, medians), so it needs nothing beyond the toolkit.
+if(NOT MICS_CUDA)
+  return()
+endif()
+add_executable(reduce_kernels_bench ${CMAKE_CURRENT_LIST_DIR}/reduce_kernels_bench.cu)
+target_link_libraries(reduce_kernels_bench PRIVATE mics_cuda_kernels mics_cuda_warnings)

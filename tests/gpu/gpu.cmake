@@ -1,0 +1,25 @@
+# GPU tests: the device reduction kernels against the host ones. Included from
+# tests/CMakeLists.txt (after cmake/cuda.cmake) and from tests/gpu/standalone/CMakeLists.txt.
+# Built whenever MICS_CUDA is on; without a GPU every test skips, so CI compiles, links and runs
+# them all the same.
+if(NOT MICS_CUDA)
+  return()
+endif()
+get_filename_component(MICS_GPU_TEST_ROOT ${CMAKE_CURRENT_LIST_DIR}/../.. ABSOLUTE)
+if(NOT TARGET GTest::gtest_main)
+  find_package(GTest REQUIRED)
+endif()
+include(GoogleTest)
+
+# The host kernels are the reference; compiled in directly (libmics hides their symbols), -O3 as
+# in libmics so that the AVX2 loops the library ships are the ones compared.
+file(GLOB MICS_GPU_TEST_REDUCE_SOURCES CONFIGURE_DEPENDS ${MICS_GPU_TEST_ROOT}/src/reduce/*.cc)
+add_executable(reduce_kernels_test ${CMAKE_CURRENT_LIST_DIR}/reduce_kernels_test.cu
+                                   ${MICS_GPU_TEST_REDUCE_SOURCES})
+target_include_directories(reduce_kernels_test PRIVATE ${MICS_GPU_TEST_ROOT}
+                                                       ${MICS_GPU_TEST_ROOT}/include)
+target_compile_options(reduce_kernels_test PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-O3>)
+target_link_libraries(reduce_kernels_test PRIVATE mics_cuda_kernels mics_cuda_warnings
+                                                  GTest::gtest_main)
+gtest_discover_tests(reduce_kernels_test DISCOVERY_TIMEOUT 60
+                     PROPERTIES TIMEOUT 600 LABELS gpu)
