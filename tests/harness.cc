@@ -216,6 +216,18 @@ bool run_ranks(int nranks, const std::function<void(mics_comm_t, int)>& body, co
       continue;
     }
     if (status[r] == -1) continue;  // reported as hung above
+    const bool killed_on_purpose = std::find(opts.expect_killed.begin(), opts.expect_killed.end(),
+                                             r) != opts.expect_killed.end();
+    if (killed_on_purpose) {
+      if (WIFSIGNALED(status[r]) && WTERMSIG(status[r]) == SIGKILL) continue;
+      ok = false;
+      ADD_FAILURE() << "rank " << r << " of " << nranks << " was expected to die from SIGKILL but "
+                    << (WIFSIGNALED(status[r])
+                            ? "died from signal " + std::to_string(WTERMSIG(status[r]))
+                            : "exited with code " + std::to_string(WEXITSTATUS(status[r])))
+                    << ", seed " << seed;
+      continue;
+    }
     if (WIFEXITED(status[r]) && WEXITSTATUS(status[r]) == 0) continue;
     ok = false;
     if (WIFSIGNALED(status[r])) {

@@ -32,6 +32,10 @@ struct Options {
   int mics_timeout_ms = 30000;
   // false: children do not create a communicator and body receives nullptr.
   bool init = true;
+  // Ranks that emulate a crash by dying from SIGKILL (raise(SIGKILL)): the
+  // parent accepts exactly that end for them, and reports any other (a clean
+  // exit included, since then the crash under test never happened).
+  std::vector<int> expect_killed;
 };
 
 // Seed of this test process: MICS_TEST_SEED if set, else time-based. Printed
