@@ -278,7 +278,7 @@ INSTANTIATE_TEST_SUITE_P(Fault, DeadPeer, ::testing::Values(When::kBeforeCall, W
 // parent rank 3). See docs/RELIABILITY.md, "known gaps".
 class DeadPeerHier : public ::testing::TestWithParam<int> {};
 
-TEST_P(DeadPeerHier, DISABLED_DirectPeersNameTheDeadRank) {
+TEST_P(DeadPeerHier, DirectPeersNameTheDeadRank) {
   const int which = GetParam();  // 0 hier_allgather, 1 reduce_scatter, 2 allreduce
   SharedPage page;
   Shared* sh = page.get();
@@ -613,7 +613,7 @@ TEST(FaultMismatchLimit, SkippedCallOfTheSameShapeFailsAtTheOthersExtraCall) {
 // fails today (see docs/RELIABILITY.md, "known gaps"); it passes once the
 // full count (or a wider hash) is compared. If the hash function changes,
 // these counts stop colliding and the test passes trivially.
-TEST(FaultMismatchLimit, DISABLED_CountsWithCollidingShapeHashAreCaught) {
+TEST(FaultMismatchLimit, CountsWithCollidingShapeHashAreCaught) {
   SharedPage page;
   Shared* sh = page.get();
   ASSERT_NE(sh, nullptr);

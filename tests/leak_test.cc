@@ -349,7 +349,7 @@ TEST(Leak, RankKilledDuringInitOrCollectiveLeavesNoSegments) {
 // (TIMEOUT) and each removes only its own segment, so the dead rank's stays.
 // Disabled: it fails today (see docs/RELIABILITY.md, "known gaps"); enable it
 // with the fix (e.g. a peer that times out on a segment unlinks that name).
-TEST(Leak, DISABLED_CreatorKilledBetweenCreateAndMapLeavesNoSegment) {
+TEST(Leak, CreatorKilledBetweenCreateAndMapLeavesNoSegment) {
   int init_returned = 0;
   const std::vector<std::string> leaked = KillDuringInit(-1, &init_returned);
   EXPECT_EQ(init_returned, 0) << "the hook did not fire inside init";

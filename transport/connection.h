@@ -14,6 +14,15 @@
 
 namespace mics::transport {
 
+// What travels with every chunk besides its payload: its size and the
+// sender's view of the operation (tag: sequence number, collective, type, op;
+// shape: element count and root), so a receiver can tell mismatched calls.
+struct ChunkMeta {
+  uint64_t bytes = 0;
+  uint64_t tag = 0;
+  uint64_t shape = 0;
+};
+
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -22,12 +31,11 @@ class Connection {
 
   // A free slot to fill, or nullptr while every slot is in flight.
   virtual void* send_slot() = 0;
-  // Publishes the slot from send_slot() holding `bytes` of payload. `tag`
-  // fingerprints the operation so the receiver can detect mismatched calls.
-  virtual void send_post(size_t bytes, uint64_t tag) = 0;
+  // Publishes the slot from send_slot() holding meta.bytes of payload.
+  virtual void send_post(const ChunkMeta& meta) = 0;
 
   // The oldest slot that has arrived, or nullptr.
-  virtual const void* recv_slot(size_t* bytes, uint64_t* tag) = 0;
+  virtual const void* recv_slot(ChunkMeta* meta) = 0;
   virtual void recv_release() = 0;
 
   // True once everything posted has reached the peer and needs nothing more

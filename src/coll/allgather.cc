@@ -50,15 +50,14 @@ RingAllgather::RingAllgather(Call& call, const std::vector<BlockView>& blocks)
 Result RingAllgather::poll(bool* progressed) {
   mics_comm* c = call_.comm;
   const int n = c->size, rank = c->rank;
-  size_t bytes = 0;
-  uint64_t tag = 0;
+  transport::ChunkMeta meta;
   while (!recv_.done()) {
-    const void* slot = rx_->recv_slot(&bytes, &tag);
+    const void* slot = rx_->recv_slot(&meta);
     if (!slot) break;
     int b = ring_block(rank, static_cast<int>(recv_.step()) + 1, n);
     const BlockView& block = blocks_[b];
     size_t off = recv_.chunk() * chunk_, len = std::min(chunk_, block.bytes() - off);
-    MICS_CHECK(check_chunk(call_, left_, bytes, tag, len));
+    MICS_CHECK(check_chunk(call_, left_, meta, len));
     block.copy_in(off, len, slot);
     rx_->recv_release();
     recv_.advance();
@@ -76,7 +75,7 @@ Result RingAllgather::poll(bool* progressed) {
     void* slot = tx_->send_slot();
     if (!slot) break;
     block.copy_out(off, len, slot);
-    tx_->send_post(len, call_.tag);
+    tx_->send_post(call_.meta(len));
     send_.advance();
     *progressed = true;
   }

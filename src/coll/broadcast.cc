@@ -28,13 +28,12 @@ Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_
   while (r == MICS_SUCCESS && (received < chunks || sent < chunks)) {
     uint32_t seen = c->wake_count();
     bool progressed = false;
-    size_t bytes = 0;
-    uint64_t tag = 0;
+    transport::ChunkMeta meta;
     while (received < chunks) {
-      const void* slot = rx->recv_slot(&bytes, &tag);
+      const void* slot = rx->recv_slot(&meta);
       if (!slot) break;
       size_t off = received * chunk, len = std::min(chunk, total - off);
-      r = check_chunk(call, left, bytes, tag, len);
+      r = check_chunk(call, left, meta, len);
       if (r != MICS_SUCCESS) break;
       memcpy(out + off, slot, len);
       rx->recv_release();
@@ -46,7 +45,7 @@ Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_
       if (!slot) break;
       size_t off = sent * chunk, len = std::min(chunk, total - off);
       memcpy(slot, out + off, len);
-      tx->send_post(len, call.tag);
+      tx->send_post(call.meta(len));
       ++sent;
       progressed = true;
     }

@@ -9,6 +9,7 @@
 
 namespace mics::coll {
 namespace {
+constexpr uint64_t kShapeCountMask = (1ull << 48) - 1;
 constexpr int kSpins = 64;           // doorbell polls before yielding the core
 constexpr int64_t kSliceMs = 100;    // futex sleep per slice; liveness checked between slices
 constexpr int64_t kNetPollUs = 100;  // with a network endpoint: busy-poll this long first
@@ -29,13 +30,35 @@ std::string describe(uint64_t tag) {
            static_cast<unsigned>((tag >> 20) & 0xf), tag & 0xfffff);
   return buf;
 }
-std::string peers_text(int a, int b) {
-  std::string s;
-  for (int p : {a, b})
-    if (p >= 0 && s.find(std::to_string(p)) == std::string::npos)
-      s += (s.empty() ? "" : " and ") + std::to_string(p);
+// "rank 3", or "rank 1 (world rank 3)" in a subgroup, so that a failure inside
+// the hierarchical algorithms' subgroups names the rank the user knows.
+std::string rank_name(const mics_comm* c, int r) {
+  std::string s = "rank " + std::to_string(r);
+  if (c->ranks[r].rank != r) s += " (world rank " + std::to_string(c->ranks[r].rank) + ")";
   return s;
 }
+
+std::string peers_text(const mics_comm* c, int a, int b) {
+  std::string s;
+  if (a >= 0) s = rank_name(c, a);
+  if (b >= 0 && b != a) s += (s.empty() ? "" : " and ") + rank_name(c, b);
+  return s;
+}
+
+// Is every peer of c that we could be waiting for still alive? (Shared-memory
+// peers only: a network peer's death shows up as a transfer error.)
+Result check_alive(const Call& call, const mics_comm* c, int peer_a, int peer_b) {
+  for (int peer : {peer_a, peer_b}) {
+    if (peer >= 0 && c->conn[peer] && !c->conn[peer]->peer_alive())
+      return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": %s (pid %d) has exited",
+                        kind_name(call.kind), call.seq, rank_name(c, peer).c_str(),
+                        c->ranks[peer].pid);
+  }
+  return MICS_SUCCESS;
+}
+
+int left_of(const mics_comm* c) { return (c->rank + c->size - 1) % c->size; }
+int right_of(const mics_comm* c) { return (c->rank + 1) % c->size; }
 }  // namespace
 
 const char* kind_name(Kind kind) {
@@ -63,10 +86,14 @@ Call::~Call() {
 }
 
 Call::Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t count, int root)
-    : comm(c), kind(k), seq(++c->seq), deadline(Deadline::after_ms(c->timeout_ms)) {
+    : comm(c),
+      kind(k),
+      seq(++c->seq),
+      shape((count & kShapeCountMask) | static_cast<uint64_t>(root) << 48),
+      deadline(Deadline::after_ms(c->timeout_ms)) {
   c->in_flight_kind.store(static_cast<uint32_t>(k), std::memory_order_relaxed);
-  uint64_t shape[2] = {count, static_cast<uint64_t>(root)};
-  uint64_t h = topo::hash_bytes(shape, sizeof(shape)) & 0xfffff;
+  uint64_t key[2] = {count, static_cast<uint64_t>(root)};
+  uint64_t h = topo::hash_bytes(key, sizeof(key)) & 0xfffff;
   tag = (seq & 0xffffffffull) << 32 | (static_cast<uint64_t>(k) & 0xf) << 28 |
         (static_cast<uint64_t>(type) & 0xf) << 24 | (static_cast<uint64_t>(op) & 0xf) << 20 | h;
 }
@@ -110,10 +137,9 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
     int64_t left = call.deadline.remaining_ms();
     if (left == 0)
       return MICS_ERROR(MICS_TIMEOUT,
-                        "%s #%" PRIu64 " on rank %d timed out after %" PRId64
-                        " ms waiting for rank(s) %s",
+                        "%s #%" PRIu64 " on rank %d timed out after %" PRId64 " ms waiting for %s",
                         kind_name(call.kind), call.seq, c->rank, c->timeout_ms,
-                        peers_text(peer_a, peer_b).c_str());
+                        peers_text(c, peer_a, peer_b).c_str());
     int64_t sleep_us = c->net ? nap_us : std::min(left, kSliceMs) * 1000;
     if (c->shm) {
       c->shm->wait(seen, sleep_us);
@@ -124,16 +150,12 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
     if (c->wake_count() != seen) return MICS_SUCCESS;
     if (Clock::now() - last_liveness < std::chrono::milliseconds(kSliceMs)) continue;
     last_liveness = Clock::now();
-    for (int peer : {peer_a, peer_b}) {
-      if (peer >= 0 && c->conn[peer] && !c->conn[peer]->peer_alive())
-        return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": rank %d (pid %d) has exited",
-                          kind_name(call.kind), call.seq, peer, c->ranks[peer].pid);
-    }
+    MICS_CHECK(check_alive(call, c, peer_a, peer_b));
   }
 }
 
 Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
-                   int64_t* nap_us) {
+                   WaitState* ws) {
   for (mics_comm* c : {a, b}) {
     bool moved = false;
     if (c->net) MICS_CHECK(c->net->progress(&moved));
@@ -146,16 +168,22 @@ Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint
   if (call.deadline.expired())
     return MICS_ERROR(MICS_TIMEOUT,
                       "%s #%" PRIu64 " on rank %d timed out after %" PRId64
-                      " ms in its node or rail stage",
-                      kind_name(call.kind), call.seq, call.comm->rank, call.comm->timeout_ms);
+                      " ms waiting for its rail peers (%s) or node peers (%s)",
+                      kind_name(call.kind), call.seq, call.comm->rank, call.comm->timeout_ms,
+                      peers_text(a, left_of(a), right_of(a)).c_str(),
+                      peers_text(b, left_of(b), right_of(b)).c_str());
   if (b->shm) {
-    b->shm->wait(seen_b, *nap_us);
+    b->shm->wait(seen_b, ws->nap_us);
   } else if (a->shm) {
-    a->shm->wait(seen_a, *nap_us);
+    a->shm->wait(seen_a, ws->nap_us);
   } else {
-    usleep(static_cast<useconds_t>(*nap_us));
+    usleep(static_cast<useconds_t>(ws->nap_us));
   }
-  *nap_us = std::min(*nap_us * 2, kMaxNapUs);
+  ws->nap_us = std::min(ws->nap_us * 2, kMaxNapUs);
+  if (Clock::now() - ws->last_liveness >= std::chrono::milliseconds(kSliceMs)) {
+    ws->last_liveness = Clock::now();
+    for (mics_comm* c : {a, b}) MICS_CHECK(check_alive(call, c, left_of(c), right_of(c)));
+  }
   return MICS_SUCCESS;
 }
 
@@ -167,12 +195,21 @@ Result drain(Call& call, transport::Connection* tx, int peer) {
   }
 }
 
-Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expected_bytes) {
+Result check_chunk(Call& call, int peer, const transport::ChunkMeta& meta, size_t expected_bytes) {
+  const uint64_t tag = meta.tag;
+  const size_t bytes = meta.bytes;
   if (call.comm->peer_seq) call.comm->peer_seq[peer].store(tag >> 32, std::memory_order_relaxed);
   if (tag != call.tag)
     return MICS_ERROR(MICS_INVALID_USAGE,
                       "mismatched collectives: rank %d is in %s, rank %d is in %s", call.comm->rank,
                       describe(call.tag).c_str(), peer, describe(tag).c_str());
+  if (meta.shape != call.shape)
+    return MICS_ERROR(MICS_INVALID_USAGE,
+                      "mismatched collectives: %s: rank %d has count %" PRIu64 " (root %" PRIu64
+                      "), rank %d has count %" PRIu64 " (root %" PRIu64 ")",
+                      describe(call.tag).c_str(), peer, meta.shape & kShapeCountMask,
+                      meta.shape >> 48, call.comm->rank, call.shape & kShapeCountMask,
+                      call.shape >> 48);
   if (bytes != expected_bytes)
     return MICS_ERROR(MICS_INVALID_USAGE,
                       "mismatched collectives: %s: rank %d sent a %zu-byte chunk, rank %d "

@@ -31,8 +31,11 @@ struct Call {
   mics_comm* comm;
   Kind kind;
   uint64_t seq;
-  uint64_t tag;  // seq:32 | kind:4 | type:4 | op:4 | hash(count, root):20
+  uint64_t tag;    // seq:32 | kind:4 | type:4 | op:4 | hash(count, root):20
+  uint64_t shape;  // count | root << 48: compared in full, so no count mismatch hides in a hash
   Deadline deadline;
+
+  transport::ChunkMeta meta(size_t bytes) const { return {bytes, tag, shape}; }
 };
 
 // Call after a pass over the algorithm's conditions made no progress; `seen`
@@ -45,15 +48,19 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b);
 // algorithms): polls both network endpoints, then naps (growing to 0.5 ms) on
 // the doorbell of whichever has shared memory. Abort and the deadline are
 // those of `call`, the collective on the parent communicator.
+struct WaitState {
+  int64_t nap_us = 20;  // grows while nothing moves; reset it when something does
+  Clock::time_point last_liveness = Clock::now();
+};
 Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
-                   int64_t* nap_us);
+                   WaitState* ws);
 
 // Waits until everything sent to `peer` over tx has been taken (see
 // Connection::sends_done). Every algorithm ends with it.
 Result drain(Call& call, transport::Connection* tx, int peer);
 
 // Checks a received chunk against what this rank expects (same operation, same size).
-Result check_chunk(Call& call, int peer, size_t bytes, uint64_t tag, size_t expected_bytes);
+Result check_chunk(Call& call, int peer, const transport::ChunkMeta& meta, size_t expected_bytes);
 
 // Turns a failure half-way through a collective into the communicator's sticky
 // error: its channels are in an unknown state, so later calls must not use them.

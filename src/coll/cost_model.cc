@@ -1,23 +1,33 @@
 #include "src/coll/cost_model.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 namespace mics::coll {
+
+Result parse_link_cost(const char* name, const char* text, LinkCost* link) {
+  if (!text || !*text) return MICS_SUCCESS;
+  double a = 0, bw = 0;
+  char extra = 0;
+  // NaN and infinity pass comparisons that real numbers fail ("nan" would
+  // make every prediction NaN and every algorithm choice arbitrary), and huge
+  // or tiny values overflow the predictions: accept finite values in range.
+  if (sscanf(text, "%lf,%lf%c", &a, &bw, &extra) != 2 || !std::isfinite(a) || !std::isfinite(bw) ||
+      !(a >= 0 && a <= kMaxAlphaUs) || !(bw >= kMinGBytesPerS && bw <= kMaxGBytesPerS))
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "%s='%.64s' must be 'alpha_us,GB/s' with alpha in [0, %g] and bandwidth in "
+                      "[%g, %g]",
+                      name, text, kMaxAlphaUs, kMinGBytesPerS, kMaxGBytesPerS);
+  *link = {a, bw};
+  return MICS_SUCCESS;
+}
+
 namespace {
 
 Result parse_link(const char* name, LinkCost* link) {
-  const char* v = getenv(name);
-  if (!v || !*v) return MICS_SUCCESS;
-  double a = 0, bw = 0;
-  char extra = 0;
-  if (sscanf(v, "%lf,%lf%c", &a, &bw, &extra) != 2 || a < 0 || bw <= 0)
-    return MICS_ERROR(MICS_INVALID_ARGUMENT,
-                      "%s='%.64s' must be 'alpha_us,GB/s' with alpha >= 0 and bandwidth > 0", name,
-                      v);
-  *link = {a, bw};
-  return MICS_SUCCESS;
+  return parse_link_cost(name, getenv(name), link);
 }
 
 // Time of a pipelined ring of `steps` steps moving `bytes` per step through

@@ -26,6 +26,15 @@ struct CostModel {
 enum class Algo { kAuto, kRing, kHier };
 
 Result cost_model_from_env(CostModel* out);
+
+// The bounds of MICS_MODEL_SHM / MICS_MODEL_NET: latency up to 1000 s,
+// bandwidth from 1 KB/s to 1 EB/s, so that predictions stay finite.
+constexpr double kMaxAlphaUs = 1e9;
+constexpr double kMinGBytesPerS = 1e-6;
+constexpr double kMaxGBytesPerS = 1e9;
+// Parses "alpha_us,GB/s" (the value of variable name, for messages) into
+// *link; leaves *link alone when text is NULL or empty. Pure: no environment.
+Result parse_link_cost(const char* name, const char* text, LinkCost* link);
 Result algo_from_env(Algo* out);  // MICS_ALGO=auto|ring|hier
 
 enum class Shape { kAllgather, kReduceScatter, kAllreduce };

@@ -72,7 +72,7 @@ Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
   };
   auto t0 = Clock::now();
   double rail_ms = 0;
-  int64_t nap_us = 20;
+  WaitState ws;
   Result r = MICS_SUCCESS;
   while (r == MICS_SUCCESS && (!rail_ring.done() || !node_ring.done())) {
     uint32_t seen_rail = rail_comm->wake_count(), seen_node = node_comm->wake_count();
@@ -81,10 +81,10 @@ Result hier_allgather(mics_comm* c, const void* send, void* recv, size_t count,
     if (r == MICS_SUCCESS) r = node_ring.poll(&progressed);
     if (rail_ring.done() && rail_ms == 0) rail_ms = ms_since(t0);
     if (r != MICS_SUCCESS || progressed) {
-      nap_us = 20;
+      ws.nap_us = 20;
       continue;
     }
-    r = wait_either(call, rail_comm, node_comm, seen_rail, seen_node, &nap_us);
+    r = wait_either(call, rail_comm, node_comm, seen_rail, seen_node, &ws);
   }
   if (r == MICS_SUCCESS) r = rail_ring.finish();
   if (r == MICS_SUCCESS) r = node_ring.finish();

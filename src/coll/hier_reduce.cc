@@ -71,7 +71,7 @@ Result hier_reduce_scatter(mics_comm* c, const void* send, void* recv, size_t co
     size_t ch = (end - 1) / per_chunk;
     return final_end >= partial_at(ch, j) + (end - ch * per_chunk);
   };
-  int64_t nap_us = 20;
+  WaitState ws;
   Result r = MICS_SUCCESS;
   while (r == MICS_SUCCESS && (!node_ring.done() || !rail_ring.done())) {
     uint32_t seen_rail = rail_comm->wake_count(), seen_node = node_comm->wake_count();
@@ -79,10 +79,10 @@ Result hier_reduce_scatter(mics_comm* c, const void* send, void* recv, size_t co
     r = node_ring.poll(&progressed);
     if (r == MICS_SUCCESS) r = rail_ring.poll(&progressed);
     if (r != MICS_SUCCESS || progressed) {
-      nap_us = 20;
+      ws.nap_us = 20;
       continue;
     }
-    r = wait_either(call, rail_comm, node_comm, seen_rail, seen_node, &nap_us);
+    r = wait_either(call, rail_comm, node_comm, seen_rail, seen_node, &ws);
   }
   if (r == MICS_SUCCESS) r = node_ring.finish();
   if (r == MICS_SUCCESS) r = rail_ring.finish();

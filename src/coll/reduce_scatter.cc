@@ -104,8 +104,7 @@ Result RingReduceScatter::poll(bool* progressed) {
     *progressed = true;
     return MICS_SUCCESS;
   }
-  size_t bytes = 0;
-  uint64_t tag = 0;
+  transport::ChunkMeta meta;
   const size_t last = static_cast<size_t>(n - 2);
   while (!send_.done()) {
     int b = ring_block(rank, static_cast<int>(send_.step()) + 1, n);
@@ -115,9 +114,9 @@ Result RingReduceScatter::poll(bool* progressed) {
     const char* in = nullptr;
     if (send_.step() > 0) {  // combine the partial of the same chunk of the step before
       if (recv_.chunk() != send_.chunk() || recv_.step() + 1 != send_.step()) break;
-      in = static_cast<const char*>(rx_->recv_slot(&bytes, &tag));
+      in = static_cast<const char*>(rx_->recv_slot(&meta));
       if (!in) break;
-      MICS_CHECK(check_chunk(call_, left_, bytes, tag, len * wsize));
+      MICS_CHECK(check_chunk(call_, left_, meta, len * wsize));
     }
     auto* slot = static_cast<char*>(tx_->send_slot());
     if (!slot) break;
@@ -133,7 +132,7 @@ Result RingReduceScatter::poll(bool* progressed) {
       rx_->recv_release();
       recv_.advance();
     }
-    tx_->send_post(len * wsize, call_.tag);
+    tx_->send_post(call_.meta(len * wsize));
     send_.advance();
     *progressed = true;
   }
@@ -141,9 +140,9 @@ Result RingReduceScatter::poll(bool* progressed) {
     const Span& block = blocks_[rank];
     size_t off = recv_.chunk() * per_chunk_, len = std::min(per_chunk_, block.count() - off);
     if (!ready(rank, off + len)) break;
-    const auto* in = static_cast<const char*>(rx_->recv_slot(&bytes, &tag));
+    const auto* in = static_cast<const char*>(rx_->recv_slot(&meta));
     if (!in) break;
-    MICS_CHECK(check_chunk(call_, left_, bytes, tag, len * wsize));
+    MICS_CHECK(check_chunk(call_, left_, meta, len * wsize));
     block.for_pieces(off, len, [&](size_t o, size_t at, size_t k) {
       red.last(dst_ + o * dsize, in + (o - off) * wsize, src_ + at * ssize, k);
     });

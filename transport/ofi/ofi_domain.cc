@@ -57,13 +57,21 @@ fi_info* pick(fi_info* list, const std::string& provider, const OfiParams& param
 
 }  // namespace
 
+bool valid_provider_name(const std::string& name) {
+  if (name.size() > kMaxProviderName) return false;
+  for (char c : name)  // ASCII only: isalnum() would follow the locale
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ';' ||
+          c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
 Result ofi_params_from_env(OfiParams* out) {
   out->provider = env_str("MICS_FI_PROVIDER");
-  for (char c : out->provider)
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == ';' || c == '_' || c == '-'))
-      return MICS_ERROR(MICS_INVALID_ARGUMENT,
-                        "MICS_FI_PROVIDER='%.64s' is not a provider name (e.g. efa, tcp;ofi_rxm)",
-                        out->provider.c_str());
+  if (!valid_provider_name(out->provider))
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "MICS_FI_PROVIDER='%.64s' is not a provider name (e.g. efa, tcp;ofi_rxm)",
+                      out->provider.c_str());
   out->iface = env_str("MICS_NET_IFACE");
   if (out->iface.empty()) out->iface = "lo";
   int64_t chunk = 0, slots = 0, delay = 0;

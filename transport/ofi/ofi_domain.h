@@ -27,6 +27,11 @@ struct OfiParams {
 
 Result ofi_params_from_env(OfiParams* out);
 
+// MICS_FI_PROVIDER's check: "" (automatic) or up to kMaxProviderName
+// characters of [A-Za-z0-9;_-] ("efa", "tcp;ofi_rxm"). Pure.
+constexpr size_t kMaxProviderName = 64;
+bool valid_provider_name(const std::string& name);
+
 class OfiDomain {
  public:
   static Result open(const OfiParams& params, std::shared_ptr<OfiDomain>* out);

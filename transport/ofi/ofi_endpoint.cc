@@ -20,11 +20,11 @@ class OfiConnection final : public Connection {
     poll();
     return peer_->send_slot();
   }
-  void send_post(size_t bytes, uint64_t tag) override { peer_->send_post(bytes, tag); }
-  const void* recv_slot(size_t* bytes, uint64_t* tag) override {
-    if (const void* s = peer_->recv_slot(bytes, tag)) return s;
+  void send_post(const ChunkMeta& meta) override { peer_->send_post(meta); }
+  const void* recv_slot(ChunkMeta* meta) override {
+    if (const void* s = peer_->recv_slot(meta)) return s;
     poll();
-    return peer_->recv_slot(bytes, tag);
+    return peer_->recv_slot(meta);
   }
   void recv_release() override { peer_->recv_release(); }
   bool sends_done() override {

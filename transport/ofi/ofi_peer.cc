@@ -99,11 +99,11 @@ void* OfiPeer::send_slot() {
   return send_buf(i) + sizeof(MessageHeader);
 }
 
-void OfiPeer::send_post(size_t bytes, uint64_t tag) {
+void OfiPeer::send_post(const ChunkMeta& meta) {
   uint32_t i = send_head_ % nslots_;
   auto* h = reinterpret_cast<MessageHeader*>(send_buf(i));
-  h->op_tag = tag;
-  h->bytes = bytes;
+  h->meta = meta;
+  const size_t bytes = meta.bytes;
   send_busy_[i] = true;
   ++send_head_;
   auto delay = std::chrono::microseconds(ep_->domain().params().delay_us);
@@ -111,12 +111,11 @@ void OfiPeer::send_post(size_t bytes, uint64_t tag) {
   flush();  // errors surface from the communicator's next progress()
 }
 
-const void* OfiPeer::recv_slot(size_t* bytes, uint64_t* tag) {
+const void* OfiPeer::recv_slot(ChunkMeta* meta) {
   uint32_t i = recv_tail_ % nslots_;
   if (!recv_done_[i]) return nullptr;
   auto* h = reinterpret_cast<const MessageHeader*>(recv_buf(i));
-  *bytes = h->bytes;
-  *tag = h->op_tag;
+  *meta = h->meta;
   return recv_buf(i) + sizeof(MessageHeader);
 }
 

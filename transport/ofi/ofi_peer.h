@@ -11,6 +11,7 @@
 
 #include "src/base/deadline.h"
 #include "src/base/error.h"
+#include "transport/connection.h"
 
 struct fid_mr;
 
@@ -27,8 +28,7 @@ struct OpContext {
 };
 
 struct MessageHeader {
-  uint64_t op_tag;
-  uint64_t bytes;
+  ChunkMeta meta;
 };
 
 class OfiPeer {
@@ -40,8 +40,8 @@ class OfiPeer {
   // Connection operations (see transport/connection.h).
   size_t slot_bytes() const { return chunk_; }
   void* send_slot();
-  void send_post(size_t bytes, uint64_t tag);
-  const void* recv_slot(size_t* bytes, uint64_t* tag);
+  void send_post(const ChunkMeta& meta);
+  const void* recv_slot(ChunkMeta* meta);
   void recv_release();
 
   bool sends_done() const { return deferred_sends_.empty() && send_acked_ == send_head_; }

@@ -43,8 +43,7 @@ struct alignas(64) MailboxHeader {
 struct alignas(64) ChannelCtl {
   alignas(64) std::atomic<uint32_t> head;
   alignas(64) std::atomic<uint32_t> tail;
-  alignas(64) uint64_t bytes[kMaxSlots];
-  uint64_t tag[kMaxSlots];
+  alignas(64) ChunkMeta meta[kMaxSlots];
 };
 
 Result shm_params_from_env(ShmParams* out) {
@@ -92,28 +91,38 @@ ShmDomain::~ShmDomain() {
 Result ShmDomain::attach(const std::vector<std::string>& names, const std::vector<int>& pids,
                          Deadline deadline) {
   pids_ = pids;
-  size_t min_size =
-      data_offset_ + static_cast<size_t>(nlocal_) * params_.nslots * params_.slot_bytes;
   for (int i = 0; i < nlocal_; ++i) {
     if (i == my_index_) continue;
-    MICS_CHECK(open_segment(names[i], min_size, deadline, &maps_[i]));
-    MailboxHeader* h = header(i);
-    while (h->ready.load(std::memory_order_acquire) != 1) {
-      if (deadline.expired())
-        return MICS_ERROR(MICS_TIMEOUT, "mailbox %s was never initialised", names[i].c_str());
-      usleep(100);
-    }
-    if (h->magic != kMagic || h->nlocal != static_cast<uint32_t>(nlocal_) ||
-        h->nslots != static_cast<uint32_t>(params_.nslots) || h->slot_bytes != params_.slot_bytes)
-      return MICS_ERROR(MICS_INVALID_USAGE,
-                        "mailbox %s has another shape (local ranks %u/%d, slots %u/%d, slot bytes "
-                        "%llu/%zu): do all ranks use the same MICS_SHM_* settings?",
-                        names[i].c_str(), h->nlocal, nlocal_, h->nslots, params_.nslots,
-                        static_cast<unsigned long long>(h->slot_bytes), params_.slot_bytes);
-    // The last of the nlocal-1 peers to map a mailbox removes its name.
-    if (h->attached.fetch_add(1) + 1 == static_cast<uint32_t>(nlocal_ - 1))
+    Result r = attach_one(i, names[i], deadline);
+    if (r != MICS_SUCCESS) {
+      // A peer that died between creating its mailbox and our mapping it can
+      // never unlink it; the name is computable, so remove it for it.
       unlink_segment(names[i]);
+      return trace_error(r, __FILE__, __LINE__);
+    }
   }
+  return MICS_SUCCESS;
+}
+
+Result ShmDomain::attach_one(int i, const std::string& name, Deadline deadline) {
+  size_t min_size =
+      data_offset_ + static_cast<size_t>(nlocal_) * params_.nslots * params_.slot_bytes;
+  MICS_CHECK(open_segment(name, min_size, deadline, &maps_[i]));
+  MailboxHeader* h = header(i);
+  while (h->ready.load(std::memory_order_acquire) != 1) {
+    if (deadline.expired())
+      return MICS_ERROR(MICS_TIMEOUT, "mailbox %s was never initialised", name.c_str());
+    usleep(100);
+  }
+  if (h->magic != kMagic || h->nlocal != static_cast<uint32_t>(nlocal_) ||
+      h->nslots != static_cast<uint32_t>(params_.nslots) || h->slot_bytes != params_.slot_bytes)
+    return MICS_ERROR(MICS_INVALID_USAGE,
+                      "mailbox %s has another shape (local ranks %u/%d, slots %u/%d, slot bytes "
+                      "%llu/%zu): do all ranks use the same MICS_SHM_* settings?",
+                      name.c_str(), h->nlocal, nlocal_, h->nslots, params_.nslots,
+                      static_cast<unsigned long long>(h->slot_bytes), params_.slot_bytes);
+  // The last of the nlocal-1 peers to map a mailbox removes its name.
+  if (h->attached.fetch_add(1) + 1 == static_cast<uint32_t>(nlocal_ - 1)) unlink_segment(name);
   return MICS_SUCCESS;
 }
 
@@ -175,18 +184,16 @@ class ShmConnection final : public Connection {
     if (head - tx_->tail.load(std::memory_order_acquire) >= nslots_) return nullptr;
     return d_->slot(peer_, d_->my_index_, head);
   }
-  void send_post(size_t bytes, uint64_t tag) override {
+  void send_post(const ChunkMeta& meta) override {
     uint32_t head = tx_->head.load(std::memory_order_relaxed);
-    tx_->bytes[head % nslots_] = bytes;
-    tx_->tag[head % nslots_] = tag;
+    tx_->meta[head % nslots_] = meta;
     tx_->head.store(head + 1, std::memory_order_release);
     ring(d_->header(peer_));
   }
-  const void* recv_slot(size_t* bytes, uint64_t* tag) override {
+  const void* recv_slot(ChunkMeta* meta) override {
     uint32_t tail = rx_->tail.load(std::memory_order_relaxed);
     if (rx_->head.load(std::memory_order_acquire) == tail) return nullptr;
-    *bytes = rx_->bytes[tail % nslots_];
-    *tag = rx_->tag[tail % nslots_];
+    *meta = rx_->meta[tail % nslots_];
     return d_->slot(d_->my_index_, peer_, tail);
   }
   void recv_release() override {

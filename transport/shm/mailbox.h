@@ -58,6 +58,7 @@ class ShmDomain {
 
  private:
   ShmDomain() = default;
+  Result attach_one(int index, const std::string& name, Deadline deadline);
   MailboxHeader* header(int index) const;
   ChannelCtl* channel(int owner, int sender) const;
   char* slot(int owner, int sender, uint32_t seq) const;
