@@ -39,6 +39,8 @@ struct mics_comm {
   std::unique_ptr<mics::transport::ofi::OfiEndpoint> net;       // ranks on other nodes; or null
   std::vector<std::unique_ptr<mics::transport::Connection>> conn;  // per rank; null for self
 
+  std::vector<int> shm_ranks;  // comm rank of each shared-memory local index
+
   // Chunk size of the ring algorithms: the smallest slot of any link of the ring
   // (rank r -> r+1), so that both ends of every link cut blocks the same way.
   size_t ring_chunk = 0;

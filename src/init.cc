@@ -145,6 +145,7 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
     MICS_CHECK(transport::shm::ShmDomain::create(
         names[my_index], my_index, static_cast<int>(local.size()), c->shm_params, &c->shm));
     MICS_CHECK(c->shm->attach(names, pids, deadline));
+    c->shm_ranks = local;
     for (size_t i = 0; i < local.size(); ++i)
       if (local[i] != rank) c->conn[local[i]] = c->shm->connect(static_cast<int>(i));
   }

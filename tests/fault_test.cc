@@ -485,7 +485,11 @@ TEST_P(Mismatched, EveryRankFailsAndTheDetectorsNameBothSides) {
         HCHECK(r != MICS_SUCCESS) << label << ": rank " << rank
                                   << " returned SUCCESS from a mismatched call";
         const int left = (rank + n - 1) % n;
-        HCHECK(r == MICS_INVALID_USAGE || r == MICS_TIMEOUT)
+        // The detector fails with INVALID_USAGE; ranks of its node that wait for it
+        // learn of it (REMOTE_ERROR, "gave up"); the rest time out.
+        HCHECK(r == MICS_INVALID_USAGE || r == MICS_TIMEOUT ||
+               (r == MICS_REMOTE_ERROR && Contains(e, "gave up on this communicator") &&
+                Contains(e, "mismatched collectives")))
             << label << ": rank " << rank << " returned " << mics_result_string(r) << ": " << e;
         // Init's barrier is #1 and the good allreduce #2: the mismatched call is #3.
         std::string call_name = "allreduce";
@@ -694,6 +698,29 @@ void AbortJob(const std::vector<std::string>& host_ids, const char* label) {
         HCHECK_OK(mics_barrier(world)) << " " << LastError(world);
       },
       opts);
+}
+
+// A failure is published to the ranks of the failing rank's node: with four
+// ranks on one node, one of which calls allreduce with another op, every rank
+// returns an error well inside the (long) timeout — the ones that are not
+// next to the mismatch learn of it from the rank that saw it.
+TEST(FaultPropagation, NodePeersLearnOfAFailureFast) {
+  Options opts;
+  opts.mics_timeout_ms = 20000;
+  run_ranks(4, [](mics_comm_t comm, int rank) {
+    std::vector<float> v(1 << 16, 1.0f);
+    const int64_t t0 = NowNs();
+    mics_result_t r = mics_allreduce(v.data(), v.data(), v.size(), MICS_FLOAT32,
+                                     rank == 2 ? MICS_MAX : MICS_SUM, comm, nullptr);
+    const double took = (NowNs() - t0) / 1e9;
+    const std::string e = mics_last_error(comm);
+    printf("[propagation] rank %d: %s after %.1f ms: %s\n", rank, mics_result_string(r), took * 1e3,
+           e.c_str());
+    HCHECK(r == MICS_INVALID_USAGE || r == MICS_REMOTE_ERROR) << mics_result_string(r) << ": " << e;
+    HCHECK(took < 2.0) << "rank " << rank << " took " << took << " s (timeout 20 s)";
+    HCHECK(Contains(e, "mismatched collectives")) << e;
+    usleep(1500 * 1000);  // stay alive: the others must learn it from us, not from our exit
+  });
 }
 
 TEST(FaultAbort, WakesABlockedCallSameNode) { AbortJob({}, "abort, same node"); }

@@ -46,14 +46,23 @@ std::string peers_text(const mics_comm* c, int a, int b) {
 }
 
 // Is every peer of c that we could be waiting for still alive? (Shared-memory
-// peers only: a network peer's death shows up as a transfer error.)
+// peers only: a network peer's death shows up as a transfer error.) Has any
+// rank of our node given up on this communicator?
 Result check_alive(const Call& call, const mics_comm* c, int peer_a, int peer_b) {
-  for (int peer : {peer_a, peer_b}) {
+  for (int peer : {peer_a, peer_b}) {  // our own neighbours first: they may be the cause
     if (peer >= 0 && c->conn[peer] && !c->conn[peer]->peer_alive())
       return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": %s (pid %d) has exited",
                         kind_name(call.kind), call.seq, rank_name(c, peer).c_str(),
                         c->ranks[peer].pid);
   }
+  int code = 0;
+  std::string reason;
+  int failed = c->shm ? c->shm->failed_peer(&code, &reason) : -1;
+  if (failed >= 0)
+    return MICS_ERROR(MICS_REMOTE_ERROR,
+                      "%s #%" PRIu64 ": %s gave up on this communicator (%s: %s)",
+                      kind_name(call.kind), call.seq, rank_name(c, c->shm_ranks[failed]).c_str(),
+                      mics_result_string(static_cast<mics_result_t>(code)), reason.c_str());
   return MICS_SUCCESS;
 }
 
@@ -222,6 +231,8 @@ Result finish(Call& call, Result r) {
   if (r != MICS_SUCCESS && call.comm->fatal.load() == MICS_SUCCESS) {
     call.comm->fatal_message = thread_error();
     call.comm->fatal.store(r, std::memory_order_release);
+    // Ranks of our node waiting for us would otherwise sit out their timeout.
+    if (call.comm->shm) call.comm->shm->publish_failure(r, call.comm->fatal_message.c_str());
   }
   return r;
 }

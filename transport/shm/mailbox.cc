@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include "src/base/env.h"
@@ -34,6 +36,8 @@ struct alignas(64) MailboxHeader {
   uint64_t slot_bytes;
   std::atomic<uint32_t> ready;     // set last by the creator
   std::atomic<uint32_t> attached;  // peers that have mapped the mailbox
+  std::atomic<int32_t> failed;     // the owner's first failure (mics_result_t), 0 = none
+  char reason[384];                // its message, written before `failed` is published
   alignas(64) std::atomic<uint32_t> doorbell;
   std::atomic<uint32_t> waiting;  // the owner is (about to be) asleep in futex_wait
 };
@@ -165,6 +169,29 @@ void ring(MailboxHeader* h) {
 }  // namespace
 
 void ShmDomain::ring_self() { ring(header(my_index_)); }
+
+void ShmDomain::publish_failure(int code, const char* reason) {
+  MailboxHeader* h = header(my_index_);
+  if (h->failed.load() != 0) return;
+  snprintf(h->reason, sizeof(h->reason), "%s", reason);
+  h->failed.store(code, std::memory_order_release);
+  for (int i = 0; i < nlocal_; ++i)  // wake them so they look
+    if (i != my_index_ && maps_[i].base) ring(header(i));
+}
+
+int ShmDomain::failed_peer(int* code, std::string* reason) const {
+  for (int i = 0; i < nlocal_; ++i) {
+    if (i == my_index_ || !maps_[i].base) continue;
+    const MailboxHeader* h = header(i);
+    int32_t c = h->failed.load(std::memory_order_acquire);
+    if (c != 0) {
+      *code = c;
+      reason->assign(h->reason, strnlen(h->reason, sizeof(h->reason)));
+      return i;
+    }
+  }
+  return -1;
+}
 
 // The connection between us (index me) and peer (index peer): we send into the
 // peer's mailbox channel[me] and receive from our mailbox channel[peer].

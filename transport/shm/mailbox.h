@@ -56,6 +56,13 @@ class ShmDomain {
   // Wakes this rank's waiter (used by abort from another thread).
   void ring_self();
 
+  // Tells the local peers that this rank's communicator has failed (a code,
+  // not 0), so that they stop waiting for it instead of timing out.
+  void publish_failure(int code, const char* reason);
+  // The local index of a peer that published a failure (its code and message
+  // in *code and *reason), or -1.
+  int failed_peer(int* code, std::string* reason) const;
+
  private:
   ShmDomain() = default;
   Result attach_one(int index, const std::string& name, Deadline deadline);
