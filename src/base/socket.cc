@@ -117,6 +117,60 @@ Result tcp_accept(int listen_fd, Deadline deadline, int* fd) {
   return MICS_SUCCESS;
 }
 
+Result tcp_try_accept(int listen_fd, int* fd, SockAddr* peer) {
+  SockAddr ignored;
+  SockAddr* a = peer ? peer : &ignored;
+  for (;;) {
+    a->len = sizeof(a->storage);
+    *fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&a->storage), &a->len,
+                  SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (*fd >= 0) break;
+    // Nothing queued, or a connection that went away before we took it.
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
+      *fd = -1;
+      return MICS_SUCCESS;
+    }
+    if (errno == EINTR) continue;
+    int err = errno;
+    *fd = -1;
+    Result r = MICS_ERROR(MICS_SYSTEM_ERROR, "accept failed: %s", strerror(err));
+    errno = err;
+    return r;
+  }
+  int one = 1;
+  setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return MICS_SUCCESS;
+}
+
+Result recv_some(int fd, void* buf, size_t len, size_t* got) {
+  *got = 0;
+  for (;;) {
+    ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+    if (n > 0) {
+      *got = static_cast<size_t>(n);
+      return MICS_SUCCESS;
+    }
+    if (n == 0 && len > 0) return MICS_ERROR(MICS_REMOTE_ERROR, "connection closed by peer");
+    if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) return MICS_SUCCESS;
+    if (errno == EINTR) continue;
+    return MICS_ERROR(MICS_REMOTE_ERROR, "recv failed: %s", strerror(errno));
+  }
+}
+
+Result send_some(int fd, const void* buf, size_t len, size_t* sent) {
+  *sent = 0;
+  for (;;) {
+    ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      *sent = static_cast<size_t>(n);
+      return MICS_SUCCESS;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return MICS_SUCCESS;
+    if (errno == EINTR) continue;
+    return MICS_ERROR(MICS_REMOTE_ERROR, "send failed: %s", strerror(errno));
+  }
+}
+
 Result send_all(int fd, const void* buf, size_t len, Deadline deadline) {
   auto* p = static_cast<const char*>(buf);
   while (len > 0) {

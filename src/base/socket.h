@@ -28,6 +28,15 @@ Result tcp_listen(const SockAddr& addr, int backlog, int* fd, SockAddr* bound);
 Result tcp_connect(const SockAddr& addr, Deadline deadline, int* fd);
 // Accepts one connection or times out.
 Result tcp_accept(int listen_fd, Deadline deadline, int* fd);
+// Never blocks: accepts one queued connection (non-blocking, close-on-exec) if
+// there is one; *fd = -1 when none is queued. *peer (optional) gets its address.
+// SYSTEM_ERROR with errno kept (EMFILE, ...) when accept fails otherwise.
+Result tcp_try_accept(int listen_fd, int* fd, SockAddr* peer);
+// Never blocks: receives up to len bytes into buf; *got = bytes received, 0
+// when nothing is there yet. REMOTE_ERROR when the peer closed or reset.
+Result recv_some(int fd, void* buf, size_t len, size_t* got);
+// Never blocks: sends what fits now of buf; *sent = bytes sent.
+Result send_some(int fd, const void* buf, size_t len, size_t* sent);
 Result send_all(int fd, const void* buf, size_t len, Deadline deadline);
 Result recv_all(int fd, void* buf, size_t len, Deadline deadline);
 
