@@ -2,6 +2,7 @@
 # Installs what the build needs (Debian packages) if missing, then configures
 # and builds mics into ${MICS_BUILD_DIR:-build}. Sourced by the quick-start
 # scripts; safe to run again (it only installs what is missing).
+# MICS_BASELINES=1 also installs OpenMPI and Gloo for perf/baselines.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MICS_BUILD_DIR:-$root/build}"
@@ -18,6 +19,13 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -f /usr/include/rdma/fabric.h ] || need+=(libfabric-dev)
 [ -f /usr/include/hwloc.h ] || need+=(libhwloc-dev)
 command -v ip >/dev/null || need+=(iproute2)
+# Optional: the OpenMPI and Gloo baselines of perf/baselines (perf/compare.py).
+if [ "${MICS_BASELINES:-0}" = 1 ]; then
+  [ -f /usr/include/x86_64-linux-gnu/openmpi/mpi.h ] || [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] ||
+    need+=(libopenmpi-dev)
+  command -v mpirun >/dev/null || need+=(openmpi-bin)
+  [ -f /usr/include/gloo/allgather.h ] || need+=(libgloo-dev)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo_cmd=""

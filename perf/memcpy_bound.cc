@@ -1,0 +1,131 @@
+// memcpy_bound: single-thread copy bandwidth of this machine, the yardstick
+// for shared-memory collectives (perf/compare.py turns it into a busbw bound
+// per algorithm; docs/PERFORMANCE.md explains the bound).
+//
+//   memcpy_bound [-s bytes] [-n reps] [-c chunk] [-J out.json]
+//
+// Two numbers, each the median over reps (after one untimed pass that
+// touches every page), in GB/s of payload (bytes copied per second):
+//   memcpy  one memcpy of the whole buffer, src -> dst (large buffers, out of cache)
+//   staged  src -> slot -> dst in chunks of -c bytes through one small slot,
+//           as a shared-memory ring moves data (sender into the slot, receiver
+//           out of it), but both copies on this one thread
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+bool ParseSize(const char* s, size_t* out) {
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (end == s) return false;
+  switch (*end) {
+    case 'G':
+    case 'g':
+      v <<= 10;
+      [[fallthrough]];
+    case 'M':
+    case 'm':
+      v <<= 10;
+      [[fallthrough]];
+    case 'K':
+    case 'k':
+      v <<= 10;
+      ++end;
+      break;
+    default:
+      break;
+  }
+  if (*end != '\0' || v == 0) return false;
+  *out = static_cast<size_t>(v);
+  return true;
+}
+
+char* Alloc(size_t n) {
+  char* p = static_cast<char*>(std::aligned_alloc(4096, (n + 4095) / 4096 * 4096));
+  if (p == nullptr) {
+    std::fprintf(stderr, "memcpy_bound: cannot allocate %zu bytes\n", n);
+    std::exit(1);
+  }
+  std::memset(p, 1, n);  // fault the pages in before timing
+  return p;
+}
+
+template <typename F>
+double MedianGBps(size_t bytes, int reps, F&& f) {
+  f();  // untimed pass
+  std::vector<double> gbps;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    auto t1 = std::chrono::steady_clock::now();
+    gbps.push_back(static_cast<double>(bytes) / std::chrono::duration<double>(t1 - t0).count() /
+                   1e9);
+  }
+  std::sort(gbps.begin(), gbps.end());
+  return gbps[gbps.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t size = 256u << 20, chunk = 256u << 10;
+  int reps = 7;
+  std::string json;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (a == "-s" && v && ParseSize(v, &size)) {
+      ++i;
+    } else if (a == "-c" && v && ParseSize(v, &chunk)) {
+      ++i;
+    } else if (a == "-n" && v && std::atoi(v) > 0) {
+      reps = std::atoi(v);
+      ++i;
+    } else if (a == "-J" && v) {
+      json = v;
+      ++i;
+    } else {
+      std::fprintf(stderr, "usage: %s [-s bytes(256M)] [-n reps(7)] [-c chunk(256K)] [-J out.json]\n",
+                   argv[0]);
+      return a == "-h" || a == "--help" ? 0 : 2;
+    }
+  }
+  chunk = std::min(chunk, size);
+  char* src = Alloc(size);
+  char* dst = Alloc(size);
+  char* slot = Alloc(chunk);
+  double memcpy_gbps = MedianGBps(size, reps, [&] { std::memcpy(dst, src, size); });
+  double staged_gbps = MedianGBps(size, reps, [&] {
+    for (size_t off = 0; off < size; off += chunk) {
+      size_t n = std::min(chunk, size - off);
+      std::memcpy(slot, src + off, n);
+      std::memcpy(dst + off, slot, n);
+    }
+  });
+  if (dst[size / 2] != 1) return 3;  // keep the copies observable
+  std::printf("# memcpy_bound: single thread, %zu-byte buffers, median of %d\n", size, reps);
+  std::printf("memcpy  %8.2f GB/s\n", memcpy_gbps);
+  std::printf("staged  %8.2f GB/s  (src -> %zu-byte slot -> dst)\n", staged_gbps, chunk);
+  if (!json.empty()) {
+    FILE* f = std::fopen(json.c_str(), "w");
+    if (f == nullptr) {
+      std::fprintf(stderr, "memcpy_bound: cannot write %s\n", json.c_str());
+      return 1;
+    }
+    std::fprintf(f,
+                 "{\"probe\": \"memcpy_bound\", \"bytes\": %zu, \"reps\": %d, \"chunk\": %zu, "
+                 "\"memcpy_gbps\": %.4f, \"staged_gbps\": %.4f}\n",
+                 size, reps, chunk, memcpy_gbps, staged_gbps);
+    std::fclose(f);
+  }
+  std::free(src);
+  std::free(dst);
+  std::free(slot);
+  return 0;
+}
