@@ -149,3 +149,35 @@ TEST(StateDump, SignalChosenByEnvironment) {
 }
 
 }  // namespace
+
+namespace {
+
+// Garbage in the environment is an error that names the variable, at init.
+TEST(EnvironmentGarbage, EveryVariableIsCheckedAtInit) {
+  InChild([] {
+    static const std::string long_id(80, 'x');
+    const std::pair<const char*, const char*> cases[] = {
+        {"MICS_TIMEOUT_MS", "abc"},        {"MICS_TIMEOUT_MS", "-5"},
+        {"MICS_HOST_ID", "has space"},     {"MICS_HOST_ID", long_id.c_str()},
+        {"MICS_FI_PROVIDER", "bad name!"}, {"MICS_ALGO", "fastest"},
+        {"MICS_SHM_SLOTS", "1"},           {"MICS_SHM_CHUNK_BYTES", "12abc"},
+        {"MICS_NET_CHUNK_BYTES", "0"},     {"MICS_NET_DELAY_US", "-1"},
+        {"MICS_MODEL_NET", "fast"},        {"MICS_MODEL_SHM", "1,0"},
+    };
+    for (const auto& [name, value] : cases) {
+      mics_unique_id id;
+      HASSERT_OK(mics_get_unique_id(&id));  // before the garbage: it parses the environment too
+      std::string saved = value;
+      setenv(name, saved.c_str(), 1);
+      mics_comm_t c = nullptr;
+      mics_result_t r = mics_comm_init_rank(&c, 1, id, 0);
+      std::string e = mics_last_error(nullptr);
+      unsetenv(name);
+      HCHECK_EQ(r, MICS_INVALID_ARGUMENT) << name << "=" << saved << ": " << e;
+      HCHECK(Contains(e, name)) << name << "=" << saved << ": \"" << e << "\" does not name it";
+      if (c) mics_comm_destroy(c);
+    }
+  });
+}
+
+}  // namespace
