@@ -98,9 +98,10 @@ int main(int argc, char** argv) {
   mean = MaxOverRanks(mean);
   double bad = MaxOverRanks(static_cast<double>(wrong));
   if (rank == 0) {
-    std::printf("# allgather_latency: %d ranks, %zu bytes per rank, %d iters (+%d warm-up), "
-                "library version %d; per call, max over ranks\n",
-                size, bytes, iters, warmup, version);
+    std::printf(
+        "# allgather_latency: %d ranks, %zu bytes per rank, %d iters (+%d warm-up), "
+        "library version %d; per call, max over ranks\n",
+        size, bytes, iters, warmup, version);
     std::printf("median %.2f us  mean %.2f us  p90 %.2f us  wrong %s\n", median, mean, p90,
                 bad == 0 ? "0" : "YES");
     if (!json.empty()) {

@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
       json = v;
       ++i;
     } else {
-      std::fprintf(stderr, "usage: %s [-s bytes(256M)] [-n reps(7)] [-c chunk(256K)] [-J out.json]\n",
+      std::fprintf(stderr,
+                   "usage: %s [-s bytes(256M)] [-n reps(7)] [-c chunk(256K)] [-J out.json]\n",
                    argv[0]);
       return a == "-h" || a == "--help" ? 0 : 2;
     }

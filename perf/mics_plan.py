@@ -58,10 +58,12 @@ SCALES = (16, 32, 64, 128, 256, 512)
 
 def ring_path_us(m, n, k, nbytes):
     """--ring-latency path: the flat ring's bandwidth term as the library's model,
-    but a block pays the latency of the hops it takes -- n network hops and
-    p - n NVLink hops (NCCL's accounting, tuning.cc) -- not p - 1 network ones."""
+    but the p - 1 steps pay the latency of the link they cross: n - 1 network
+    and p - n NVLink steps (NCCL's accounting, nInterSteps = nNodes - 1 in
+    tuning.cc), not p - 1 network ones."""
     p = n * k
-    return n * m.net.alpha_us + (p - n) * m.shm.alpha_us + (p - 1) * nbytes / (m.net.gbps * 1e3)
+    return (n - 1) * m.net.alpha_us + (p - n) * m.shm.alpha_us + \
+        (p - 1) * nbytes / (m.net.gbps * 1e3)
 
 
 def ag_rs_us(m, p, k, nbytes, allow_hier, path_latency=False):
@@ -200,8 +202,8 @@ def main():
                     help="fraction of min(compute, comm) hidden by overlap (default 0)")
     ap.add_argument("--ring-latency", choices=("model", "path"), default="model",
                     help="flat ring across nodes: 'model' charges (p-1) network alphas "
-                         "(src/coll/cost_model.cc), 'path' n network + (p-n) NVLink alphas "
-                         "(NCCL's accounting)")
+                         "(src/coll/cost_model.cc), 'path' (n-1) network + (p-n) NVLink "
+                         "alphas (NCCL's accounting)")
     a = ap.parse_args()
     g, nvl, net, mem, peak, desc = PRESETS[a.preset]
     overridden = [f for f in ("gpus", "nvlink", "net", "mem", "peak") if getattr(a, f)]

@@ -117,9 +117,10 @@ void Root::run() {
   for (Pending& p : pending_) drop(&p);
   pending_.clear();
   if (refused_ + dropped_ + evicted_ > 0)
-    MICS_WARN("bootstrap root: %d connection(s) refused, %d dropped (closed or too slow), %d "
-              "evicted (too many at once) while %d of %d ranks arrived",
-              refused_, dropped_, evicted_, table_.arrived(), table_.expected());
+    MICS_WARN(
+        "bootstrap root: %d connection(s) refused, %d dropped (closed or too slow), %d "
+        "evicted (too many at once) while %d of %d ranks arrived",
+        refused_, dropped_, evicted_, table_.arrived(), table_.expected());
   if (table_.complete()) {
     reply_all();
   } else {
@@ -163,9 +164,9 @@ void Root::gather() {
         drop(&p);
       }
     }
-    pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
-                                  [](const Pending& p) { return p.fd < 0; }),
-                   pending_.end());
+    pending_.erase(
+        std::remove_if(pending_.begin(), pending_.end(), [](const Pending& p) { return p.fd < 0; }),
+        pending_.end());
     if (!table_.complete() && poll_listener && n > 0 && (fds[0].revents & POLLIN)) accept_some();
   }
 }
@@ -277,9 +278,9 @@ void Root::evict_oldest() {
                 victim->peer.str().c_str(), kMaxPending);
     drop(victim);
   }
-  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
-                                [](const Pending& q) { return q.fd < 0; }),
-                 pending_.end());
+  pending_.erase(
+      std::remove_if(pending_.begin(), pending_.end(), [](const Pending& q) { return q.fd < 0; }),
+      pending_.end());
 }
 
 void Root::reply_all() {

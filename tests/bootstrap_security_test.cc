@@ -8,6 +8,7 @@
 // so the structs are restated here; the static_asserts and the fake-root test
 // (which checks a real rank's hello field by field) catch any drift.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mics/mics.h>
@@ -25,7 +26,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <dirent.h>
 #include <string>
 #include <vector>
 
@@ -87,8 +87,8 @@ IdWire IdOf(const mics_unique_id& id) {
 struct Shared {
   std::atomic<int> id_ready;
   std::atomic<int> junk_ready;
-  std::atomic<int> done;  // ranks that finished their part
-  std::atomic<int> stop;  // tells the attacker to stop flooding
+  std::atomic<int> done;            // ranks that finished their part
+  std::atomic<int> stop;            // tells the attacker to stop flooding
   std::atomic<int64_t> init_us[8];  // [rank]: with junk, [4 + rank]: without
   mics_unique_id id;
   mics_unique_id id2;
@@ -381,9 +381,10 @@ TEST(BootstrapSecurity, JunkConnectionsDoNotDelayRealRanks) {
     worst = std::max(worst, s->init_us[r].load() / 1e3);
     clean = std::max(clean, s->init_us[4 + r].load() / 1e3);
   }
-  printf("[ junk ] 3-rank init, slowest rank: %.1f ms with %d junk connections at the root, "
-         "%.1f ms without\n",
-         worst, 5 + 4 + 3 + 8 + 4 + 200, clean);
+  printf(
+      "[ junk ] 3-rank init, slowest rank: %.1f ms with %d junk connections at the root, "
+      "%.1f ms without\n",
+      worst, 5 + 4 + 3 + 8 + 4 + 200, clean);
   munmap(s, 4096);
 }
 
@@ -655,8 +656,8 @@ TEST(BootstrapSecurity, SharedMemorySegmentsAreOwnerOnly) {
         for (const std::string& n : seen) {
           struct stat st {};
           HCHECK(stat(("/dev/shm/" + n).c_str(), &st) == 0) << n << ": " << strerror(errno);
-          HCHECK_EQ(st.st_mode & 07777, 0600u) << "segment " << n << " has mode " << std::oct
-                                               << (st.st_mode & 07777) << std::dec;
+          HCHECK_EQ(st.st_mode & 07777, 0600u)
+              << "segment " << n << " has mode " << std::oct << (st.st_mode & 07777) << std::dec;
           HCHECK_EQ(st.st_uid, getuid()) << "segment " << n << " owner ";
           fprintf(stderr, "segment /dev/shm/%s mode %o uid %u\n", n.c_str(),
                   static_cast<unsigned>(st.st_mode & 07777), static_cast<unsigned>(st.st_uid));

@@ -10,6 +10,7 @@
 // Environment: MICS_GLOO_STORE (rendezvous directory; default
 // /tmp/mics-gloo-<hash of the job's secret and port>), MICS_GLOO_HOST
 // (address the TCP device binds, default 127.0.0.1), MICS_TIMEOUT_MS.
+#include <dirent.h>
 #include <gloo/allgather.h>
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>
@@ -19,7 +20,6 @@
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/file_store.h>
 #include <gloo/transport/tcp/device.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -192,8 +192,7 @@ mics_result_t FillLayout(mics_comm* m) {
   if (r != MICS_SUCCESS) return r;
   std::vector<std::string> keys;
   for (int i = 0; i < m->size; ++i) keys.emplace_back(&all[sizeof mine * static_cast<size_t>(i)]);
-  mics_shim::Layout(keys.data(), m->size, m->rank, &m->node, &m->nnodes, &m->local,
-                    &m->local_size);
+  mics_shim::Layout(keys.data(), m->size, m->rank, &m->node, &m->nnodes, &m->local, &m->local_size);
   return MICS_SUCCESS;
 }
 
@@ -235,11 +234,12 @@ mics_result_t Init(mics_comm_t* comm, int rank, int size) {
   r = FillLayout(m.get());
   if (r != MICS_SUCCESS) return r;
   if (rank == 0) {
-    std::printf("# Baseline: Gloo %d.%d.%d (Debian libgloo, TCP transport on %s): gloo::allgather, "
-                "ReduceScatterHalvingDoubling, gloo::allreduce (ring), gloo::broadcast "
-                "(perf/baselines/gloo_perf.cc; table and timing as mics' perf binaries)\n",
-                GLOO_VERSION_MAJOR, GLOO_VERSION_MINOR, GLOO_VERSION_PATCH,
-                host && *host ? host : "127.0.0.1");
+    std::printf(
+        "# Baseline: Gloo %d.%d.%d (Debian libgloo, TCP transport on %s): gloo::allgather, "
+        "ReduceScatterHalvingDoubling, gloo::allreduce (ring), gloo::broadcast "
+        "(perf/baselines/gloo_perf.cc; table and timing as mics' perf binaries)\n",
+        GLOO_VERSION_MAJOR, GLOO_VERSION_MINOR, GLOO_VERSION_PATCH,
+        host && *host ? host : "127.0.0.1");
   }
   *comm = m.release();
   return MICS_SUCCESS;

@@ -117,8 +117,7 @@ mics_result_t MakeComm(MPI_Comm c, bool world, mics_comm_t* out) {
   }
   std::vector<std::string> keys;
   for (int i = 0; i < m->size; ++i) keys.emplace_back(&all[sizeof mine * static_cast<size_t>(i)]);
-  mics_shim::Layout(keys.data(), m->size, m->rank, &m->node, &m->nnodes, &m->local,
-                    &m->local_size);
+  mics_shim::Layout(keys.data(), m->size, m->rank, &m->node, &m->nnodes, &m->local, &m->local_size);
   *out = m;
   return MICS_SUCCESS;
 }
@@ -140,9 +139,10 @@ mics_result_t InitWorld(mics_comm_t* comm) {
     int len = 0;
     MPI_Get_library_version(lib, &len);
     std::string first(lib, std::strcspn(lib, ",\n"));
-    std::printf("# Baseline: %s: MPI_Allgather, MPI_Reduce_scatter_block, MPI_Allreduce, MPI_Bcast "
-                "(perf/baselines/mpi_perf.cc; table and timing as mics' perf binaries)\n",
-                first.c_str());
+    std::printf(
+        "# Baseline: %s: MPI_Allgather, MPI_Reduce_scatter_block, MPI_Allreduce, MPI_Bcast "
+        "(perf/baselines/mpi_perf.cc; table and timing as mics' perf binaries)\n",
+        first.c_str());
   }
   return MICS_SUCCESS;
 }
@@ -253,9 +253,9 @@ mics_result_t mics_reduce_scatter(const void* send, void* recv, size_t count, mi
   if (static_cast<char*>(recv) == full + comm->rank * bytes) {
     // In place: MPI reads the whole input from recvbuf and leaves this rank's
     // block at its start; mics' layout wants it at rank * count.
-    r = Check(MPI_Reduce_scatter_block(MPI_IN_PLACE, full, static_cast<int>(count), t, o,
-                                       comm->comm),
-              "MPI_Reduce_scatter_block");
+    r = Check(
+        MPI_Reduce_scatter_block(MPI_IN_PLACE, full, static_cast<int>(count), t, o, comm->comm),
+        "MPI_Reduce_scatter_block");
     if (r == MICS_SUCCESS && comm->rank != 0) std::memmove(recv, full, bytes);
     return r;
   }

@@ -16,8 +16,8 @@
 using namespace mics;
 using namespace mics::coll;
 
-#define FUZZ_CHECK(cond) \
-  do {                   \
+#define FUZZ_CHECK(cond)  \
+  do {                    \
     if (!(cond)) abort(); \
   } while (0)
 

@@ -10,8 +10,8 @@
 using namespace mics;
 using namespace mics::transport::ofi;
 
-#define FUZZ_CHECK(cond) \
-  do {                   \
+#define FUZZ_CHECK(cond)  \
+  do {                    \
     if (!(cond)) abort(); \
   } while (0)
 
@@ -38,8 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  for (const char* v : {"MICS_NET_IFACE", "MICS_NET_CHUNK_BYTES", "MICS_NET_SLOTS",
-                        "MICS_NET_DELAY_US"})
+  for (const char* v :
+       {"MICS_NET_IFACE", "MICS_NET_CHUNK_BYTES", "MICS_NET_SLOTS", "MICS_NET_DELAY_US"})
     unsetenv(v);
   return 0;
 }

@@ -34,8 +34,8 @@
 using namespace mics;
 using namespace mics::topo;
 
-#define FUZZ_CHECK(cond) \
-  do {                   \
+#define FUZZ_CHECK(cond)  \
+  do {                    \
     if (!(cond)) abort(); \
   } while (0)
 
