@@ -44,10 +44,12 @@ def binary(build, system, coll):
 
 
 def launch_cmd(args, system, prog):
+    nice = ["nice", "-n", str(args.nice)] if args.nice else []
     if system == "mpi":
-        return ["mpirun", "-n", str(args.np), "--oversubscribe", "--bind-to", "none"] + \
+        return nice + ["mpirun", "-n", str(args.np), "--oversubscribe", "--bind-to", "none"] + \
             args.mpi_arg + [prog]
-    return [os.path.join(args.build, "mics-run"), "-n", str(args.np), "--no-prefix", "--", prog]
+    return nice + [os.path.join(args.build, "mics-run"), "-n", str(args.np), "--no-prefix", "--",
+                   prog]
 
 
 def cpu_busy(interval=0.5):
@@ -153,7 +155,8 @@ def run_memcpy(args, tmpdir, tag):
     out_json = os.path.join(tmpdir, f"memcpy.{tag}.json")
     prog = os.path.join(args.build, "perf", "memcpy_bound")
     wait_idle(args)
-    p = subprocess.run([prog, "-J", out_json], capture_output=True, text=True, timeout=300)
+    nice = ["nice", "-n", str(args.nice)] if args.nice else []
+    p = subprocess.run(nice + [prog, "-J", out_json], capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         sys.exit(f"compare: {prog} failed:\n{p.stdout}{p.stderr}")
     with open(out_json) as f:
@@ -224,6 +227,8 @@ def main():
     ap.add_argument("--idle-wait", type=float, default=0, metavar="S",
                     help="before each run wait up to S seconds for the CPU to be < 25%% busy "
                          "(shared machines; default 0: don't wait)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run every system under nice -n N (e.g. -10 as root on a shared machine)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every run")
     args = ap.parse_args()
     args.busy_starts = 0
@@ -258,7 +263,8 @@ def sweep_main(args, colls, systems, tmpdir):
 
     print(f"# compare: {args.np} ranks, {args.cores} cores, sizes {args.minbytes}..{args.maxbytes} "
           f"x{args.stepfactor}, -n {args.iters} -w {args.warmup}, {args.reps} interleaved reps "
-          f"({', '.join(systems)}), load avg {os.getloadavg()[0]:.2f}", flush=True)
+          f"({', '.join(systems)}), load avg {os.getloadavg()[0]:.2f}"
+          f"{f', nice {args.nice}' if args.nice else ''}", flush=True)
     runs = {c: {s: [] for s in systems} for c in colls}
     memcpy = []
     for rep in range(args.reps):
