@@ -93,7 +93,7 @@ Result ring_allgather(Call& call, const std::vector<BlockView>& blocks,
     MICS_CHECK(ring.poll(&progressed));
     if (!progressed && idle) progressed = idle();
     if (!progressed && !ring.done())
-      MICS_CHECK(wait_progress(call, seen, ring.left(), ring.right()));
+      MICS_CHECK(wait_progress(call, seen, ring.recv_done() ? -1 : ring.left(), ring.right()));
   }
   return ring.finish();
 }

@@ -50,7 +50,9 @@ Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_
       progressed = true;
     }
     if (r == MICS_SUCCESS && !progressed && (received < chunks || sent < chunks))
-      r = wait_progress(call, seen, rx ? left : -1, tx ? right : -1);
+      // Only the neighbours we still need: a finished predecessor may have exited.
+      r = wait_progress(call, seen, rx && received < chunks ? left : -1,
+                        tx && sent < chunks ? right : -1);
   }
   if (r == MICS_SUCCESS) r = drain(call, tx, right);
   return finish(call, r);

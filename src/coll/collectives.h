@@ -76,6 +76,7 @@ class RingAllgather {
   // One pass: moves whatever can move now, never waits.
   Result poll(bool* progressed);
   bool done() const { return send_.done() && recv_.done(); }
+  bool recv_done() const { return recv_.done(); }
   // Waits until our last sends have been taken (see drain).
   Result finish();
   int left() const { return left_; }
@@ -112,6 +113,7 @@ class RingReduceScatter {
                     const ReduceMode& mode);
   Result poll(bool* progressed);
   bool done() const { return send_.done() && recv_.done() && (left_ >= 0 || done_single_); }
+  bool recv_done() const { return recv_.done(); }
   Result finish();
   int left() const { return left_; }
   int right() const { return right_; }

@@ -168,7 +168,7 @@ Result ring_reduce_scatter(Call& call, const void* src, void* dst, const std::ve
     progressed = false;
     MICS_CHECK(ring.poll(&progressed));
     if (!progressed && !ring.done())
-      MICS_CHECK(wait_progress(call, seen, ring.left(), ring.right()));
+      MICS_CHECK(wait_progress(call, seen, ring.recv_done() ? -1 : ring.left(), ring.right()));
   }
   return ring.finish();
 }
