@@ -33,10 +33,11 @@ examples:
   perf/mics_plan.py --preset p4d --params 100e9
   perf/mics_plan.py --preset p4de --params 100e9 --tokens 2048 --accum 4 --overlap 0.5
   perf/mics_plan.py --nodes 4 --gpus 8 --nvlink 240 --net 50 --mem 40 --params 20e9
+  perf/mics_plan.py --preset p5 --nodes 24 --params 70e9 --accum 4
 """
 import argparse
-import math
 import os
+import signal
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -124,9 +125,13 @@ def plan(a):
           f"node{'s' if p > k else ''}): {states / p / 1e9:.1f} GB of model states per GPU = "
           f"{100 * states / p / (a.mem * 1e9):.0f} % of {a.mem:g} GB (limit "
           f"{100 * a.mem_fraction:.0f} %)")
-    if p > max(SCALES):
-        print("# the model needs more than 512 GPUs to fit: nothing to plan")
+    target = a.nodes * k if a.nodes else None
+    scales = sorted(set(SCALES) | ({target} if target else set()))
+    if p > max(scales):
+        print(f"# the model needs more than {max(scales)} GPUs to fit: nothing to plan")
         return 1
+    if target and (target < p or target % p):
+        print(f"# warning: --nodes {a.nodes} x {k} = {target} GPUs is not a multiple of p = {p}")
     print(f"# per micro-step: {a.layers} buckets; compute {compute_us / 1e3:.1f} ms "
           f"({a.flops_per_token:g} x params x {a.tokens} tokens at {a.mfu:.0%} of "
           f"{a.peak:g} TFLOPS); boundary every {a.accum} micro-steps; overlap {a.overlap:.0%}")
@@ -139,8 +144,8 @@ def plan(a):
         return compute_us + comm_us - a.overlap * min(compute_us, comm_us)
 
     rows = []
-    for n_gpus in SCALES:
-        if n_gpus < p or n_gpus % k:
+    for n_gpus in scales:
+        if n_gpus < p or n_gpus % k or n_gpus % p:
             continue
         # MiCS
         blk = param_bytes / p / a.layers
@@ -160,8 +165,15 @@ def plan(a):
     for n_gpus, ag, rs, ar, sm, zag, sz in rows:
         print(f"{n_gpus:>5} | {ag / 1e3:>9.1f} {rs / 1e3:>9.1f} {ar / 1e3:>9.1f} {sm / 1e3:>9.1f} "
               f"{100 * base_m / sm:>5.1f}% | {zag / 1e3:>9.1f} {zag / 1e3:>9.1f} {sz / 1e3:>9.1f} "
-              f"{100 * base_z / sz:>5.1f}%")
+              f"{100 * base_z / sz:>5.1f}%" + ("   <- --nodes" if n_gpus == target else ""))
     by = {r[0]: r for r in rows}
+    if target in by:
+        _, ag, rs, ar, sm, zag, sz = by[target]
+        print(f"\n# {a.nodes} nodes x {k} = {target} GPUs: MiCS p = {p}, replication groups of "
+              f"{target // p}; per micro-step 2 x {ag / 1e3:.1f} ms all-gather + {rs / 1e3:.1f} ms "
+              f"reduce-scatter + {ar * a.accum / 1e3:.1f} ms all-reduce every {a.accum} "
+              f"micro-step(s); step {sm / 1e3:.1f} ms vs ZeRO-3 {sz / 1e3:.1f} ms "
+              f"({sz / sm:.2f}x)")
     if 128 in by and 512 in by:
         em, ez = by[128][4] / by[512][4], by[128][6] / by[512][6]
         print(f"\n# weak scaling 128 -> 512 GPUs: MiCS {100 * em:.1f} %, ZeRO-3 {100 * ez:.1f} % "
@@ -176,6 +188,9 @@ def main():
                                  epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="p4d")
+    ap.add_argument("--nodes", type=int,
+                    help="nodes of the target cluster: its row is marked and summarised "
+                         "(the sweep 16..512 GPUs is always printed)")
     ap.add_argument("--gpus", type=int, help="GPUs per node (preset)")
     ap.add_argument("--nvlink", type=float, help="per-GPU NVLink GB/s (preset)")
     ap.add_argument("--net", type=float, help="per-node network GB/s (preset)")
@@ -205,6 +220,7 @@ def main():
                          "(src/coll/cost_model.cc), 'path' (n-1) network + (p-n) NVLink "
                          "alphas (NCCL's accounting)")
     a = ap.parse_args()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # mics-plan ... | head
     g, nvl, net, mem, peak, desc = PRESETS[a.preset]
     overridden = [f for f in ("gpus", "nvlink", "net", "mem", "peak") if getattr(a, f)]
     a.desc = desc + (f" (overridden: {', '.join(overridden)})" if overridden else "")

@@ -124,21 +124,19 @@ def predict_hier_us(m, shape, nnodes, k, nbytes):
 
 # ---------------------------------------------------------------- copy bounds
 #
-# On one node every byte mics moves is copied by a CPU core: into the
-# receiver's mailbox slot by the sender, out of it by the receiver (ring
-# allgather), or read from the slot and the input and written to the next
-# slot (ring reduce-scatter). Counting memory traffic per rank in units of one
-# memcpy (read + write of a byte = 1), with B = bytes of one block:
-#   allgather, in place      2(p-1)B      (p-1 blocks in, p-1 blocks out of slots)
-#   allgather, out of place  (2p-1)B      (+ own block sendbuf -> recvbuf)
-#   reduce-scatter           B + 1.5(p-1)B (step 0 copies its block to a slot; each
-#                                         of the p-1 reductions reads 2B, writes B)
-#   allreduce (S bytes)      RS + AG-in-place of blocks S/p: (1 + 3.5(p-1)) S/p
-#   broadcast (S bytes)      2S           (slot -> output, output -> next slot)
-# A rank with a core of its own copies at M GB/s (perf/memcpy_bound), so
-# t >= traffic / M; busbw = factor * size / t. With p ranks on c < p cores,
-# each rank gets c/p of a core. The bound assumes the reduction kernels
-# stream at memcpy speed (perf/reduce_bench: they do, within ~10 %).
+# On one node every byte mics moves is copied by a CPU core, twice: the sender
+# copies a chunk into the receiver's mailbox slot, the receiver copies it out
+# (ring allgather, broadcast chain), or reads it and its own input and writes
+# the sum (ring reduce-scatter: in place the sum overwrites input lines it has
+# just read, so the reduction costs about one copy). A rank receives (p-1)
+# blocks of B bytes per allgather / reduce-scatter, so it copies 2(p-1)B bytes
+# at M GB/s (perf/memcpy_bound: single thread, large buffers) and
+#     busbw = (p-1)B / t <= M / 2.
+# Allreduce = reduce-scatter + allgather of S/p blocks: 4(p-1)S/p copied bytes
+# for busbw 2(p-1)/p * S / t: again M / 2. Out of place, allgather also copies
+# its own block sendbuf -> recvbuf: (2p-1)B copied, busbw <= M(p-1)/(2p-1).
+# With p ranks on c < p cores each rank gets c/p of a core. The bound ignores
+# caches: blocks that fit in L2/L3 (a few MiB here) can beat it.
 
 def copy_bound_busbw(coll, p, memcpy_gbps, in_place=False, cores=None):
     """Highest busbw (GB/s) of mics' shared-memory ring for nccl-tests collective
@@ -146,13 +144,9 @@ def copy_bound_busbw(coll, p, memcpy_gbps, in_place=False, cores=None):
     m = memcpy_gbps
     if p < 2:
         return float("inf")
-    if coll == "all_gather":
-        bound = m / 2 if in_place else m * (p - 1) / (2 * p - 1)
-    elif coll == "reduce_scatter":
-        bound = m * (p - 1) / (1 + 1.5 * (p - 1))
-    elif coll == "all_reduce":
-        bound = 2 * m * (p - 1) / (1 + 3.5 * (p - 1))
-    elif coll == "broadcast":
+    if coll == "all_gather" and not in_place:
+        bound = m * (p - 1) / (2 * p - 1)
+    elif coll in ("all_gather", "reduce_scatter", "all_reduce", "broadcast"):
         bound = m / 2
     else:
         raise ValueError(f"unknown collective {coll}")

@@ -90,7 +90,7 @@ def main():
             bounds[(coll, p)] = model.copy_bound_busbw(coll, p, memcpy,
                                                        in_place=a.half == "in_place",
                                                        cores=a.cores)
-        xmin, xmax = min(xs), max(xs)
+        xmin = min(xs)
     for (coll, p), b in sorted(bounds.items()):
         ax.axhline(b, linestyle="--", linewidth=1, color="gray")
         ax.annotate(f"copy bound, {p} ranks ({b:.2f} GB/s)", (xmin, b), textcoords="offset points",
