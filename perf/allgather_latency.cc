@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   size_t bytes = 8;
   int iters = 10000, warmup = 1000;
   std::string json;
-  for (int i = 1; i < argc; ++i) {
+  for (int i = 1; i < argc; i += 2) {  // flag value pairs
     std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (a == "-s" && v && std::atol(v) > 0) {
@@ -57,7 +57,6 @@ int main(int argc, char** argv) {
                    argv[0]);
       return a == "-h" || a == "--help" ? 0 : 2;
     }
-    ++i;
   }
   if (std::getenv("RANK") == nullptr && std::getenv("OMPI_COMM_WORLD_RANK") == nullptr) {
     mics_unique_id id;

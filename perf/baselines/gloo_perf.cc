@@ -151,8 +151,11 @@ std::string StoreDir() {
   const char* dir = std::getenv("MICS_GLOO_STORE");
   if (dir != nullptr && *dir != '\0') return dir;
   // mics-run draws a fresh secret (and a free port) per job: a directory per job.
-  std::string seed = std::string(std::getenv("MICS_BOOTSTRAP_SECRET") ?: "") + "/" +
-                     (std::getenv("MASTER_PORT") ?: "");
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  std::string seed = env("MICS_BOOTSTRAP_SECRET") + "/" + env("MASTER_PORT");
   if (seed == "/") return "";
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : seed) h = (h ^ c) * 1099511628211ull;

@@ -44,6 +44,11 @@ add_subdirectory("$root" mics)
 add_subdirectory("$root/tests/fuzz" fuzz)
 EOF
 fi
+# A build directory configured from the other source directory: start afresh.
+if [ -f "$build/CMakeCache.txt" ] &&
+  ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$src" "$build/CMakeCache.txt"; then
+  rm -rf "$build"
+fi
 t0=$(date +%s)
 mkdir -p "$build"
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMICS_FUZZ=ON \
