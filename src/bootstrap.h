@@ -82,9 +82,12 @@ Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine
 
 // ---- Root and reply parsing: pure functions, exposed for tests and fuzzers ----
 
-constexpr int kMaxRanks = 1 << 20;  // the largest world the root accepts
-constexpr int kMaxPending = 64;     // connections without a complete hello + RankInfo
-constexpr int64_t kHelloMs = 3000;  // a connection's time to send hello + RankInfo
+constexpr uint32_t kHelloMagic = 0x4d484c4f;  // "MHLO"
+constexpr uint32_t kReplyMagic = 0x4d52504c;  // "MRPL"
+constexpr uint32_t kVersion = 1;              // of the hello/reply protocol
+constexpr int kMaxRanks = 1 << 20;            // the largest world the root accepts
+constexpr int kMaxPending = 64;               // connections without a complete hello + RankInfo
+constexpr int64_t kHelloMs = 3000;            // a connection's time to send hello + RankInfo
 
 struct Hello {
   uint32_t magic;
