@@ -157,6 +157,9 @@ def rank_env(base, rank, n, nodes, port, tag, secret, addr="127.0.0.1", node_env
         "MASTER_ADDR": addr, "MASTER_PORT": str(port),
         "MICS_BOOTSTRAP_SECRET": secret, "MICS_JOB_TAG": tag,
     })
+    # Debian's libfabric loads libinfinipath, whose SIGSEGV handler turns any
+    # crash into exit(1) without a core (docs/RELIABILITY.md): keep crashes visible.
+    env.setdefault("IPATH_NO_BACKTRACE", "1")
     if nodes > 1:
         env["MICS_HOST_ID"] = "node%d-%s" % (node, tag)
     for item in node_env:
