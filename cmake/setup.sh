@@ -34,5 +34,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
 fi
 
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  ${MICS_TORCH_PYTHON:+-DMICS_BUILD_TORCH=ON -DMICS_TORCH_PYTHON=$MICS_TORCH_PYTHON} >/dev/null
 cmake --build "$build" -j "$(nproc)"
