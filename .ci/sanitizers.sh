@@ -70,7 +70,7 @@ status=0
 configure() {  # dir flags
   local dir=$1 flags=$2
   CC=clang CXX=clang++ $prefix cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DMICS_WERROR=OFF -DMICS_CUDA=OFF -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+    -DMICS_WERROR=OFF -DMICS_CUDA=OFF -DMICS_PYTHON_TESTS=OFF -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" >/dev/null
   $prefix cmake --build "$dir" -j "$jobs"
 }

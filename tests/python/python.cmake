@@ -2,6 +2,13 @@
 # MICS_PYTHON if given, else the torch interpreter (MICS_TORCH_PYTHON), else the venv that
 # cmake/setup_torch.sh makes (${MICS_VENV:-/var/cache/mics/venv}), else python3 on PATH.
 
+# Off in the sanitizer builds (.ci/sanitizers.sh): an uninstrumented interpreter cannot load an
+# ASan/TSan libmics through ctypes.
+option(MICS_PYTHON_TESTS "Register the tests of the Python package (tests/python)" ON)
+if(NOT MICS_PYTHON_TESTS)
+  return()
+endif()
+
 if(NOT MICS_PYTHON)
   if(MICS_TORCH_PYTHON)
     set(mics_python_default ${MICS_TORCH_PYTHON})
