@@ -10,6 +10,8 @@
 #include "src/base/log.h"
 #include "src/coll/collectives.h"
 #include "src/comm.h"
+#include "src/group.h"
+#include "src/op.h"
 
 #define MICS_API extern "C" __attribute__((visibility("default")))
 
@@ -59,13 +61,10 @@ struct Buffers {
   const void* in_place_at;  // where `in` may sit inside `out`; nullptr: only in == out
 };
 
+// Also classifies the buffers (host or device memory) into op.
 Result check_buffers(const Buffers& b, size_t count, mics_datatype_t type, int nranks,
-                     void* stream) {
+                     mics::CollOp* op) {
   const char* what = b.what;
-  if (stream)
-    return MICS_ERROR(MICS_INVALID_ARGUMENT,
-                      "%s: stream must be NULL for host buffers (this build has no CUDA data path)",
-                      what);
   size_t esize = mics_type_size(type);
   if (count > SIZE_MAX / esize / static_cast<size_t>(nranks))
     return MICS_ERROR(MICS_INVALID_ARGUMENT,
@@ -81,7 +80,27 @@ Result check_buffers(const Buffers& b, size_t count, mics_datatype_t type, int n
   if (overlap && !in_place)
     return MICS_ERROR(MICS_INVALID_ARGUMENT,
                       "%s: sendbuf and recvbuf overlap but not in the in-place layout", what);
-  return MICS_SUCCESS;
+  return mics::classify_buffers(what, b.in_name, b.in, b.out_name, b.out, op);
+}
+
+// The end of every collective entry point: the error goes to the communicator,
+// and a call that failed its checks inside a group cancels the group.
+Result finish_collective(mics_comm_t comm, Result r) {
+  if (r != MICS_SUCCESS && mics::group::active()) mics::group::cancel(r, mics::thread_error());
+  return record(comm, r);
+}
+
+mics::CollOp make_op(mics::OpKind kind, mics_comm_t comm, const void* send, void* recv,
+                     size_t count, mics_datatype_t type, void* stream) {
+  mics::CollOp op;
+  op.kind = kind;
+  op.comm = comm;
+  op.send = send;
+  op.recv = recv;
+  op.count = count;
+  op.type = type;
+  op.stream = stream;
+  return op;
 }
 
 Result new_unique_id(mics_unique_id* id) {
@@ -275,6 +294,8 @@ MICS_API mics_result_t mics_comm_split(mics_comm_t comm, int color, int key, mic
   if (!newcomm) return record(comm, MICS_ERROR(MICS_INVALID_ARGUMENT, "newcomm is NULL"));
   *newcomm = nullptr;
   Result r = check_comm(comm);
+  if (r == MICS_SUCCESS && mics::group::active())
+    r = MICS_ERROR(MICS_INVALID_USAGE, "mics_comm_split cannot be called inside a group");
   if (r == MICS_SUCCESS && color < MICS_SPLIT_NOCOLOR)
     r = MICS_ERROR(MICS_INVALID_ARGUMENT, "color %d must be >= 0 or MICS_SPLIT_NOCOLOR", color);
   if (r == MICS_SUCCESS) r = mics::split_comm(comm, color, key, newcomm);
@@ -286,6 +307,9 @@ MICS_API mics_result_t mics_create_partition_groups(mics_comm_t comm, int partit
                                                     mics_comm_t* replication) {
   mics::clear_thread_error();
   Result r = check_comm(comm);
+  if (r == MICS_SUCCESS && mics::group::active())
+    r = MICS_ERROR(MICS_INVALID_USAGE,
+                   "mics_create_partition_groups cannot be called inside a group");
   if (r == MICS_SUCCESS && (!partition || !replication))
     r = MICS_ERROR(MICS_INVALID_ARGUMENT, "partition or replication is NULL");
   if (r == MICS_SUCCESS && (partition_size < 1 || comm->size % partition_size != 0))
@@ -314,16 +338,16 @@ Result checked_allgather(const char* name, bool hierarchical, const void* sendbu
   mics::clear_thread_error();
   Result r = check_comm(comm);
   if (r == MICS_SUCCESS) r = check_type(type);
+  mics::CollOp op = make_op(hierarchical ? mics::OpKind::kHierAllgather : mics::OpKind::kAllgather,
+                            comm, sendbuf, recvbuf, sendcount, type, stream);
   if (r == MICS_SUCCESS) {
     char* in_place = static_cast<char*>(recvbuf) + comm->rank * sendcount * mics_type_size(type);
     r = check_buffers(
         {name, "sendbuf", sendbuf, sendcount, "recvbuf", recvbuf, sendcount * comm->size, in_place},
-        sendcount, type, comm->size, stream);
+        sendcount, type, comm->size, &op);
   }
-  if (r == MICS_SUCCESS)
-    r = hierarchical ? mics::coll::hier_allgather(comm, sendbuf, recvbuf, sendcount, type)
-                     : mics::coll::select_allgather(comm, sendbuf, recvbuf, sendcount, type);
-  return record(comm, r);
+  if (r == MICS_SUCCESS) r = mics::issue(op);
+  return finish_collective(comm, r);
 }
 
 }  // namespace
@@ -345,17 +369,19 @@ MICS_API mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, s
   Result r = check_comm(comm);
   if (r == MICS_SUCCESS) r = check_type(type);
   if (r == MICS_SUCCESS) r = check_op(op);
+  mics::CollOp call =
+      make_op(mics::OpKind::kReduceScatter, comm, sendbuf, recvbuf, recvcount, type, stream);
+  call.op = op;
   if (r == MICS_SUCCESS) {
     const char* in_place =
         static_cast<const char*>(sendbuf) + comm->rank * recvcount * mics_type_size(type);
     // In place means recvbuf == sendbuf + rank*recvcount: compare from the output's side.
     r = check_buffers({"reduce_scatter", "recvbuf", recvbuf, recvcount, "sendbuf", sendbuf,
                        recvcount * comm->size, in_place},
-                      recvcount, type, comm->size, stream);
+                      recvcount, type, comm->size, &call);
   }
-  if (r == MICS_SUCCESS)
-    r = mics::coll::select_reduce_scatter(comm, sendbuf, recvbuf, recvcount, type, op);
-  return record(comm, r);
+  if (r == MICS_SUCCESS) r = mics::issue(call);
+  return finish_collective(comm, r);
 }
 
 MICS_API mics_result_t mics_allreduce(const void* sendbuf, void* recvbuf, size_t count,
@@ -365,11 +391,14 @@ MICS_API mics_result_t mics_allreduce(const void* sendbuf, void* recvbuf, size_t
   Result r = check_comm(comm);
   if (r == MICS_SUCCESS) r = check_type(type);
   if (r == MICS_SUCCESS) r = check_op(op);
+  mics::CollOp call =
+      make_op(mics::OpKind::kAllreduce, comm, sendbuf, recvbuf, count, type, stream);
+  call.op = op;
   if (r == MICS_SUCCESS)
     r = check_buffers({"allreduce", "sendbuf", sendbuf, count, "recvbuf", recvbuf, count, nullptr},
-                      count, type, 1, stream);
-  if (r == MICS_SUCCESS) r = mics::coll::select_allreduce(comm, sendbuf, recvbuf, count, type, op);
-  return record(comm, r);
+                      count, type, 1, &call);
+  if (r == MICS_SUCCESS) r = mics::issue(call);
+  return finish_collective(comm, r);
 }
 
 MICS_API mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t count,
@@ -381,19 +410,23 @@ MICS_API mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t
   if (r == MICS_SUCCESS && (root < 0 || root >= comm->size))
     r = MICS_ERROR(MICS_INVALID_ARGUMENT, "broadcast: root %d is outside [0, %d)", root,
                    comm->size);
+  mics::CollOp op = make_op(mics::OpKind::kBroadcast, comm, sendbuf, recvbuf, count, type, stream);
+  op.root = root;
   if (r == MICS_SUCCESS) {
     // sendbuf is read on the root only; elsewhere only recvbuf matters.
     const void* in = comm->rank == root ? sendbuf : recvbuf;
     r = check_buffers({"broadcast", "sendbuf", in, count, "recvbuf", recvbuf, count, nullptr},
-                      count, type, 1, stream);
+                      count, type, 1, &op);
   }
-  if (r == MICS_SUCCESS) r = mics::coll::broadcast(comm, sendbuf, recvbuf, count, type, root);
-  return record(comm, r);
+  if (r == MICS_SUCCESS) r = mics::issue(op);
+  return finish_collective(comm, r);
 }
 
 MICS_API mics_result_t mics_barrier(mics_comm_t comm) {
   mics::clear_thread_error();
   Result r = check_comm(comm);
-  if (r == MICS_SUCCESS) r = mics::coll::barrier(comm);
-  return record(comm, r);
+  if (r == MICS_SUCCESS)
+    r = mics::issue(
+        make_op(mics::OpKind::kBarrier, comm, nullptr, nullptr, 0, MICS_UINT8, nullptr));
+  return finish_collective(comm, r);
 }

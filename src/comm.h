@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "src/base/error.h"
 #include "src/bootstrap.h"
 #include "src/coll/cost_model.h"
+#include "src/device.h"
 #include "topo/layout.h"
 #include "transport/connection.h"
 #include "transport/ofi/ofi_domain.h"
@@ -69,6 +71,14 @@ struct mics_comm {
   std::unique_ptr<mics_comm> node_comm;  // ranks on our node
   bool hier_fallback_logged = false;
   std::vector<char> scratch;  // workspace of the hierarchical reductions, grown on demand
+
+  // mics_comm_init_all with devices: this rank's CUDA device (-1: not bound to one).
+  int cuda_device = -1;
+  // The device-buffer path (src/cuda/proxy.h): started by the first device call.
+  // Declared last so that it is destroyed first: its thread drives this
+  // communicator and must stop before anything else goes.
+  std::mutex proxy_mu;
+  std::unique_ptr<mics::gpu::Proxy, mics::gpu::ProxyDeleter> proxy;
 };
 
 namespace mics {

@@ -6,6 +6,8 @@
 
 #include "src/coll/collectives.h"
 #include "src/comm.h"
+#include "src/group.h"
+#include "src/op.h"
 #include "src/reduce/reduce.h"
 
 #define MICS_API extern "C" __attribute__((visibility("default")))
@@ -24,16 +26,13 @@ Result check_group(mics_comm_t comm, const char* name) {
 }
 
 Result check_args(const void* grads, void* accum, size_t count, mics_datatype_t type,
-                  mics_redop_t op, mics_comm_t partition, mics_comm_t replication, void* stream) {
+                  mics_redop_t op, mics_comm_t partition, mics_comm_t replication, CollOp* call) {
   MICS_CHECK(check_group(partition, "partition"));
   if (replication) MICS_CHECK(check_group(replication, "replication"));
   if (static_cast<unsigned>(type) >= MICS_NUM_TYPES)
     return MICS_ERROR(MICS_INVALID_ARGUMENT, "grad_sync: type %d is not a mics_datatype_t", type);
   if (static_cast<unsigned>(op) >= MICS_NUM_OPS)
     return MICS_ERROR(MICS_INVALID_ARGUMENT, "grad_sync: op %d is not a mics_redop_t", op);
-  if (stream)
-    return MICS_ERROR(MICS_INVALID_ARGUMENT,
-                      "grad_sync: stream must be NULL for host buffers (no CUDA data path)");
   size_t esize = mics_type_size(type);
   if (count > SIZE_MAX / esize / static_cast<size_t>(partition->size))
     return MICS_ERROR(MICS_INVALID_ARGUMENT, "grad_sync: shard_count %zu overflows size_t", count);
@@ -43,11 +42,14 @@ Result check_args(const void* grads, void* accum, size_t count, mics_datatype_t 
   auto g = reinterpret_cast<uintptr_t>(grads), a = reinterpret_cast<uintptr_t>(accum);
   if (a < g + count * partition->size * esize && g < a + count * esize)
     return MICS_ERROR(MICS_INVALID_ARGUMENT, "grad_sync: shard_accum overlaps grads");
-  return MICS_SUCCESS;
+  return classify_buffers("grad_sync", "grads", grads, "shard_accum", accum, call);
 }
 
-Result grad_sync(const void* grads, void* accum, size_t count, mics_datatype_t type,
-                 mics_redop_t op, bool boundary, mics_comm_t partition, mics_comm_t replication) {
+}  // namespace
+
+Result grad_sync_host(const void* grads, void* accum, size_t count, mics_datatype_t type,
+                      mics_redop_t op, bool boundary, mics_comm_t partition,
+                      mics_comm_t replication) {
   if (count == 0) return MICS_SUCCESS;
   const mics_redop_t combine = op == MICS_AVG ? MICS_SUM : op;  // AVG divides once, at the end
   const size_t esize = mics_type_size(type), wsize = wire_type_size(type);
@@ -68,7 +70,6 @@ Result grad_sync(const void* grads, void* accum, size_t count, mics_datatype_t t
   return MICS_SUCCESS;
 }
 
-}  // namespace
 }  // namespace mics
 
 MICS_API mics_result_t mics_grad_sync(const void* grads, void* shard_accum, size_t shard_count,
@@ -76,11 +77,21 @@ MICS_API mics_result_t mics_grad_sync(const void* grads, void* shard_accum, size
                                       mics_comm_t partition, mics_comm_t replication,
                                       void* stream) {
   mics::clear_thread_error();
+  mics::CollOp call;
+  call.kind = mics::OpKind::kGradSync;
+  call.comm = partition;
+  call.replication = replication;
+  call.send = grads;
+  call.recv = shard_accum;
+  call.count = shard_count;
+  call.type = type;
+  call.op = op;
+  call.boundary = is_boundary != 0;
+  call.stream = stream;
   mics::Result r =
-      mics::check_args(grads, shard_accum, shard_count, type, op, partition, replication, stream);
-  if (r == MICS_SUCCESS)
-    r = mics::grad_sync(grads, shard_accum, shard_count, type, op, is_boundary != 0, partition,
-                        replication);
+      mics::check_args(grads, shard_accum, shard_count, type, op, partition, replication, &call);
+  if (r == MICS_SUCCESS) r = mics::issue(call);
+  if (r != MICS_SUCCESS && mics::group::active()) mics::group::cancel(r, mics::thread_error());
   if (r != MICS_SUCCESS && partition) partition->last_error = mics::thread_error();
   return r;
 }

@@ -23,8 +23,9 @@ namespace mics_test {
 namespace {
 
 int g_rank = -1;     // rank of this child; -1 in the parent
-int g_failures = 0;  // HCHECK failures in this child
-int g_printed = 0;   // failure messages printed (capped to keep logs readable)
+// Atomic: a child may check from several threads (ranks of mics_comm_init_all).
+std::atomic<int> g_failures{0};  // HCHECK failures in this child
+std::atomic<int> g_printed{0};   // failure messages printed (capped to keep logs readable)
 constexpr int kMaxPrinted = 200;
 
 // Lives in a MAP_SHARED anonymous page created before fork: the only channel
@@ -512,6 +513,8 @@ class GuardedBuf {
     for (size_t i = 0; i < kGuard; ++i) raw_[i] = raw_[kGuard + bytes + i] = Guard(i);
   }
   unsigned char* data() { return raw_.data() + kGuard; }
+  unsigned char* raw() { return raw_.data(); }  // guards included
+  size_t raw_bytes() const { return raw_.size(); }
   // Offset (relative to data()) of the first clobbered guard byte, or 0 if none.
   long BadGuard() const {
     for (size_t i = 0; i < kGuard; ++i) {
@@ -583,23 +586,51 @@ bool RunTyped(CheckCtx& ctx, const Case& c) {
     memcpy(send + i * es, &v, es);
   }
 
+  // Device memory (ctx.mem): the call gets the mirrors of send and recv.
+  const MemHooks* mem = ctx.mem;
+  void* stream = mem ? mem->stream : nullptr;
+  unsigned char* dev_send_raw = nullptr;
+  unsigned char* dev_recv_raw = nullptr;
+  unsigned char* call_send = send;
+  unsigned char* call_recv = recv;
+  if (mem) {
+    dev_send_raw = static_cast<unsigned char*>(mem->alloc(sendb.raw_bytes()));
+    dev_recv_raw = static_cast<unsigned char*>(mem->alloc(recvb.raw_bytes()));
+    HASSERT(dev_send_raw && dev_recv_raw) << "device allocation failed";
+    mem->to_device(dev_send_raw, sendb.raw(), sendb.raw_bytes(), stream);
+    mem->to_device(dev_recv_raw, recvb.raw(), recvb.raw_bytes(), stream);
+    auto mirror = [&](unsigned char* p) {
+      const bool in_send = p >= sendb.raw() && p < sendb.raw() + sendb.raw_bytes();
+      return in_send ? dev_send_raw + (p - sendb.raw()) : dev_recv_raw + (p - recvb.raw());
+    };
+    call_send = mirror(send);
+    call_recv = mirror(recv);
+  }
   mics_result_t res = MICS_INTERNAL_ERROR;
   switch (c.coll) {
     case Coll::kAllgather:
-      res = mics_allgather(send, recv, cnt, c.type, ctx.comm, nullptr);
+      res = mics_allgather(call_send, call_recv, cnt, c.type, ctx.comm, stream);
       break;
     case Coll::kHierAllgather:
-      res = mics_hier_allgather(send, recv, cnt, c.type, ctx.comm, nullptr);
+      res = mics_hier_allgather(call_send, call_recv, cnt, c.type, ctx.comm, stream);
       break;
     case Coll::kReduceScatter:
-      res = mics_reduce_scatter(send, recv, cnt, c.type, c.op, ctx.comm, nullptr);
+      res = mics_reduce_scatter(call_send, call_recv, cnt, c.type, c.op, ctx.comm, stream);
       break;
     case Coll::kAllreduce:
-      res = mics_allreduce(send, recv, cnt, c.type, c.op, ctx.comm, nullptr);
+      res = mics_allreduce(call_send, call_recv, cnt, c.type, c.op, ctx.comm, stream);
       break;
     case Coll::kBroadcast:
-      res = mics_broadcast(send, recv, cnt, c.type, c.root, ctx.comm, nullptr);
+      res = mics_broadcast(call_send, call_recv, cnt, c.type, c.root, ctx.comm, stream);
       break;
+  }
+  if (mem) {
+    // Ordered after the collective on the same stream: no host wait in between.
+    mem->to_host(sendb.raw(), dev_send_raw, sendb.raw_bytes(), stream);
+    mem->to_host(recvb.raw(), dev_recv_raw, recvb.raw_bytes(), stream);
+    mem->sync(stream);
+    mem->release(dev_send_raw);
+    mem->release(dev_recv_raw);
   }
   HASSERT_OK(res) << " in " << Describe(c) << " on comm rank " << me << "/" << n << ", call "
                   << call << "; mics_last_error(comm): " << mics_last_error(ctx.comm);

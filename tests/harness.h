@@ -102,6 +102,19 @@ struct Case {
 };
 std::string Describe(const Case& c);
 
+// Where CheckedCollective's buffers live when not in host memory: a GPU test
+// supplies device memory and a stream (tests/gpu). The buffers (guards
+// included) are mirrored: filled on the host, copied in on the stream before
+// the call, copied back on the same stream after it, then checked on the host.
+struct MemHooks {
+  void* (*alloc)(size_t bytes);
+  void (*release)(void* p);
+  void (*to_device)(void* dst, const void* src, size_t bytes, void* stream);
+  void (*to_host)(void* dst, const void* src, size_t bytes, void* stream);
+  void (*sync)(void* stream);
+  void* stream;  // passed to the collective
+};
+
 // Per-communicator state of a child. Every rank of comm must issue the same
 // sequence of CheckedCollective calls: the call counter (with the seed, the
 // rank and the salt) selects the generated data. Give concurrently used
@@ -112,6 +125,7 @@ struct CheckCtx {
   int nranks;  // size of comm
   uint64_t salt = 0;
   uint64_t call = 0;
+  const MemHooks* mem = nullptr;  // nullptr: host memory
 };
 
 // Fills generated inputs, runs the collective, and checks bit-exactly: the

@@ -8,7 +8,10 @@
  *
  * Semantics follow NCCL: all ranks of a communicator call each collective in
  * the same order with matching arguments. Host buffers: pass stream = NULL;
- * the call returns when the collective is complete on this rank.
+ * the call returns when the collective is complete on this rank. Device
+ * buffers (CUDA builds): the call is ordered on `stream` (a cudaStream_t, not
+ * NULL) after the work already queued there, returns without waiting for it,
+ * and later work on the stream sees the result.
  *
  * Environment:
  *   MICS_DEBUG        WARN (default) | INFO | TRACE        log level (stderr)
@@ -18,6 +21,10 @@
  *   MASTER_ADDR, MASTER_PORT                              fallback root (port + 1)
  *   MICS_BOOTSTRAP_SECRET  string                         shared secret for init_env
  *   MICS_SHM_CHUNK_BYTES, MICS_SHM_SLOTS                  shared-memory channel shape
+ *   MICS_SHM_CMA (1|0), MICS_SHM_DIRECT_BYTES, MICS_SHM_SPIN_US  single-copy reads of peers'
+ *                     buffers (on/off, from this many bytes per rank); poll before sleeping
+ *   MICS_STREAM_BYTES  bytes (default 0 = off)            out-of-place reduce-scatter blocks from
+ *                     this size are written with non-temporal stores
  *   MICS_FI_PROVIDER, MICS_NET_IFACE                      libfabric provider / tcp interface
  *   MICS_NET_CHUNK_BYTES, MICS_NET_SLOTS, MICS_NET_DELAY_US  network channel shape
  *   MICS_ALGO         auto | ring | hier                  algorithm choice
@@ -132,6 +139,17 @@ mics_result_t mics_comm_init_rank_config(mics_comm_t* comm, int nranks, mics_uni
  * INVALID_ARGUMENT: comm NULL or a variable missing/malformed. */
 mics_result_t mics_comm_init_env(mics_comm_t* comm);
 
+/* Creates the nranks communicators of one job in this process (rank i in
+ * comms[i]), one thread per rank, like ncclCommInitAll. Afterwards each comm
+ * may be driven by its own thread, concurrently with the others, or all of
+ * them by one thread inside mics_group_start/end. devices: NULL for host
+ * buffers only; else devices[i] is rank i's CUDA device (several ranks may
+ * share one), made current in the thread that creates the rank.
+ * INVALID_ARGUMENT: comms NULL, nranks < 1, a device outside the visible ones.
+ * CUDA_ERROR: devices given but no usable CUDA device (or a host-only build).
+ * INVALID_USAGE: inside a group. On failure every comms[i] is NULL. */
+mics_result_t mics_comm_init_all(mics_comm_t* comms, int nranks, const int* devices);
+
 /* Frees everything the communicator holds. Not collective; NULL is a no-op. */
 mics_result_t mics_comm_destroy(mics_comm_t comm);
 
@@ -168,10 +186,17 @@ mics_result_t mics_create_partition_groups(mics_comm_t comm, int partition_size,
 /* ---- Collectives --------------------------------------------------------
  * Common errors: INVALID_ARGUMENT for a NULL comm, NULL buffer with count > 0,
  * bad type/op/root, count * size overflowing size_t, buffers that overlap other
- * than in the documented in-place form, or stream != NULL (the CUDA data path
- * is not built yet); INVALID_USAGE after abort or an earlier fatal error;
- * TIMEOUT / REMOTE_ERROR when peers do not arrive or fail. count 0 is a no-op.
- * stream: a cudaStream_t for device buffers; NULL for host buffers.
+ * than in the documented in-place form, one buffer in host and the other in
+ * device memory (or on two devices), host buffers with stream != NULL, device
+ * buffers with stream == NULL (the legacy default stream is shared by every
+ * rank of a process and would serialise them);
+ * INVALID_USAGE after abort or an earlier fatal error; TIMEOUT / REMOTE_ERROR
+ * when peers do not arrive or fail. count 0 is a no-op.
+ * stream: a cudaStream_t for device buffers; NULL for host buffers. Buffer
+ * kinds are detected per call (CUDA builds; a host-only build takes every
+ * buffer as host memory). A device-buffer call returns once queued: errors of
+ * its execution make the communicator fail and show in
+ * mics_comm_get_async_error (and fail its later calls).
  */
 
 /* recvbuf[r*sendcount ...] = rank r's sendbuf. In place: sendbuf == recvbuf + rank*sendcount. */
@@ -195,6 +220,26 @@ mics_result_t mics_broadcast(const void* sendbuf, void* recvbuf, size_t count, m
 /* Returns when every rank of comm has entered the barrier. */
 mics_result_t mics_barrier(mics_comm_t comm);
 
+/* ---- Groups ---------------------------------------------------------------
+ * Collectives (and mics_grad_sync) called by one thread between
+ * mics_group_start and mics_group_end are checked and recorded, not run; the
+ * outermost mics_group_end issues them all at once, each communicator's calls
+ * in the order made, different communicators concurrently, and returns when
+ * all host-buffer calls have completed (device-buffer calls are queued on
+ * their streams). This lets one thread drive several ranks of one job (the
+ * comms of mics_comm_init_all). Groups nest (only the outermost end issues).
+ * Buffers and communicators must stay valid until mics_group_end returns.
+ * A grouped mics_grad_sync runs with its partition's calls and also drives its
+ * replication group: put no other call on that replication group in the group.
+ * A call that fails its checks returns its error at once and cancels the
+ * group: mics_group_end then issues nothing and returns that first error.
+ * Otherwise mics_group_end returns the first failure of the calls issued
+ * (in recording order; a failed communicator's later calls are not issued).
+ * Inside a group, split / partition groups / init_all return INVALID_USAGE.
+ * mics_group_end without a start: INVALID_USAGE. */
+mics_result_t mics_group_start(void);
+mics_result_t mics_group_end(void);
+
 /* ---- MiCS two-hop gradient synchronisation ------------------------------
  * Reduce-scatters grads (partition_size * shard_count elements, rank-major)
  * inside `partition` and accumulates the result into shard_accum
@@ -205,7 +250,8 @@ mics_result_t mics_barrier(mics_comm_t comm);
  * that are not a boundary send nothing across replication groups.
  * Zero shard_accum before the first micro-step of an accumulation window.
  * INVALID_ARGUMENT: NULL partition, NULL buffers with shard_count > 0, grads
- * overlapping shard_accum, bad type/op, a non-NULL stream (host build). */
+ * overlapping shard_accum, bad type/op, host buffers with a non-NULL stream,
+ * grads and shard_accum of different memory kinds. */
 mics_result_t mics_grad_sync(const void* grads, void* shard_accum, size_t shard_count,
                              mics_datatype_t type, mics_redop_t op, int is_boundary,
                              mics_comm_t partition, mics_comm_t replication, void* stream);

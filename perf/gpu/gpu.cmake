@@ -6,3 +6,10 @@ if(NOT MICS_CUDA)
 endif()
 add_executable(reduce_kernels_bench ${CMAKE_CURRENT_LIST_DIR}/reduce_kernels_bench.cu)
 target_link_libraries(reduce_kernels_bench PRIVATE mics_cuda_kernels mics_cuda_warnings)
+
+# Device-buffer collectives through libmics' public API (init_all threads on one GPU). Only in the
+# whole tree, where libmics exists.
+if(TARGET mics)
+  add_executable(device_collectives_bench ${CMAKE_CURRENT_LIST_DIR}/device_collectives_bench.cu)
+  target_link_libraries(device_collectives_bench PRIVATE mics::mics CUDA::cudart mics_cuda_warnings)
+endif()

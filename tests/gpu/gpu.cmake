@@ -23,3 +23,15 @@ target_link_libraries(reduce_kernels_test PRIVATE mics_cuda_kernels mics_cuda_wa
                                                   GTest::gtest_main)
 gtest_discover_tests(reduce_kernels_test DISCOVERY_TIMEOUT 60
                      PROPERTIES TIMEOUT 600 LABELS gpu)
+
+# The device-buffer path of libmics (src/cuda/proxy.*) through the public API: the host matrix
+# with device buffers, ranks as processes and as init_all threads on one GPU, stream ordering,
+# grad_sync. Needs libmics and the test harness, so only in the whole tree (not standalone).
+if(TARGET mics AND TARGET mics_test_harness)
+  add_executable(device_path_test ${CMAKE_CURRENT_LIST_DIR}/device_path_test.cu)
+  target_include_directories(device_path_test PRIVATE ${MICS_GPU_TEST_ROOT}/tests)
+  target_link_libraries(device_path_test PRIVATE mics_test_harness mics::mics CUDA::cudart
+                                                 mics_cuda_warnings GTest::gtest_main)
+  gtest_discover_tests(device_path_test DISCOVERY_TIMEOUT 60
+                       PROPERTIES TIMEOUT 600 LABELS gpu)
+endif()

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# GPU check in one go: build the GPU pieces alone (tests/gpu/standalone: the device kernels, the
-# host reference kernels, the GPU test and the GPU bench; no libfabric or hwloc needed), run the
-# test (GoogleTest shards in parallel) and the bench, print a summary table and write
-# gpu_summary.json to $OUT if set, else to the current directory. Without a GPU the tests skip,
-# the bench says so, and the script exits 0. Exit status: 1 if the build or a test failed.
+# GPU check in one go, two stages:
+#  1. the GPU pieces alone (tests/gpu/standalone: the device kernels, the host reference kernels,
+#     reduce_kernels_test and reduce_kernels_bench; no libfabric or hwloc needed);
+#  2. libmics' device-buffer path (the whole tree with MICS_CUDA: device_path_test, the
+#     init_all/group tests, device_collectives_bench). The GPU machine has libfabric's runtime
+#     but not its headers: prepare them here once with `tests/gpu/run.sh --prepare-deps` (copies
+#     them to build-gpu-deps/, which is git-ignored: name it in the device run's `carry`).
+# Prints a summary table and writes gpu_summary.json to $OUT if set, else to the current
+# directory. Without a GPU the tests skip, the benches say so, and the script exits 0.
+# Exit status: 1 if a build or a test failed.
 #
 #   bash tests/gpu/run.sh            # MICS_GPU_BUILD_DIR (default build-gpu/), MICS_GPU_JOBS,
-#                                    # MICS_GPU_BENCH_ARGS (default: 1 MiB .. 1 GiB sweep)
+#                                    # MICS_GPU_BENCH_ARGS (default: 1 MiB .. 1 GiB sweep),
+#                                    # MICS_GPU_DEVICE_BENCH_ARGS (default: k = 2, 4; 8 B .. 64 MiB)
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [[ "${1:-}" == "--prepare-deps" ]]; then
+  # libfabric's headers, for a GPU machine that has only its runtime library.
+  dest="$root/build-gpu-deps/libfabric/include"
+  mkdir -p "$dest" && cp -r /usr/include/rdma "$dest/" && echo "headers in $dest (carry build-gpu-deps)"
+  exit $?
+fi
 build="${MICS_GPU_BUILD_DIR:-$root/build-gpu}"
 out="${OUT:-$PWD}"
 jobs="${MICS_GPU_JOBS:-$(nproc)}"
@@ -71,29 +83,90 @@ timeout 100 "$build/reduce_kernels_bench" ${MICS_GPU_BENCH_ARGS:-} --json "$benc
 bench_rc=${PIPESTATUS[0]}
 say "bench: exit $bench_rc"
 
+# ---- stage 2: libmics' device path (the whole tree) ----
+full="$build/full"
+full_rc=0; full_build_s=0; full_test_s=0; full_note=""
+if ! pkg-config --exists libfabric 2>/dev/null && [[ -d "$root/build-gpu-deps/libfabric/include" ]]; then
+  # Headers carried from a machine that has them; the library is this machine's runtime.
+  lib=$(ldconfig -p 2>/dev/null | awk '/libfabric\.so\.1 /{print $NF; exit}')
+  if [[ -n "$lib" ]]; then
+    deps="$build/deps"
+    mkdir -p "$deps/lib/pkgconfig"
+    ln -sf "$lib" "$deps/lib/libfabric.so"
+    cat >"$deps/lib/pkgconfig/libfabric.pc" <<PC
+Name: libfabric
+Description: libfabric (runtime $lib, headers carried)
+Version: 1.17.0
+Libs: -L$deps/lib -lfabric
+Cflags: -I$root/build-gpu-deps/libfabric/include
+PC
+    export PKG_CONFIG_PATH="$deps/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  fi
+fi
+b0=$SECONDS
+if ! pkg-config --exists libfabric hwloc 2>/dev/null; then
+  full_note="libfabric or hwloc not found by pkg-config (run tests/gpu/run.sh --prepare-deps where they are, carry build-gpu-deps)"
+  say "device path: SKIPPED BUILD: $full_note"
+  full_rc=1
+elif ! cmake -S "$root" -B "$full" "${gen[@]}" -DMICS_WERROR="${MICS_GPU_WERROR:-OFF}" \
+         -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$log" 2>&1 ||
+     ! cmake --build "$full" -j "$jobs" --target device_path_test init_all_test group_test \
+         device_collectives_bench >>"$log" 2>&1; then
+  say "device path: BUILD FAILED (log: $log)"; tail -40 "$log"; full_rc=1
+else
+  full_build_s=$((SECONDS - b0))
+  say "device path build: ${full_build_s} s"
+  s0=$SECONDS
+  for t in device_path_test init_all_test group_test; do
+    timeout 300 "$full/tests/$t" --gtest_output="json:$build/full_$t.json" \
+      >"$build/full_$t.log" 2>&1 || full_rc=1
+    cat "$build/full_$t.log" >>"$log"
+    grep -h -A3 "Failure\|check failed" "$build/full_$t.log" | head -20
+  done
+  full_test_s=$((SECONDS - s0))
+  say "device path tests: ${full_test_s} s, exit $full_rc"
+  rm -f "$build/device_bench.json"
+  # shellcheck disable=SC2086
+  timeout 180 "$full/perf/device_collectives_bench" ${MICS_GPU_DEVICE_BENCH_ARGS:-} \
+    --json "$build/device_bench.json" 2>&1 | tee -a "$log"
+  say "device bench: exit ${PIPESTATUS[0]}"
+fi
+
 # ---- summary ----
-SKIP_REASON="$skip_reason" python3 - "$build" "$shards" "$out/gpu_summary.json" <<EOF
+FULL_NOTE="$full_note" SKIP_REASON="$skip_reason" python3 - "$build" "$shards" "$out/gpu_summary.json" <<EOF
 import glob, json, os, sys
 build, shards, dest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 tests = {"passed": 0, "failed": 0, "skipped": 0, "failures": [], "seed": "$MICS_TEST_SEED",
          "skip_reason": os.environ.get("SKIP_REASON", "")}
-for f in sorted(glob.glob(build + "/test_shard_*.json")):
-    for suite in json.load(open(f)).get("testsuites", []):
-        for t in suite.get("testsuite", []):
-            name = suite["name"] + "." + t["name"]
-            if t.get("failures"):
-                tests["failed"] += 1; tests["failures"].append(name)
-            elif t.get("result") == "SKIPPED":
-                tests["skipped"] += 1
-            else:
-                tests["passed"] += 1
+def count(pattern, into):
+    for f in sorted(glob.glob(build + pattern)):
+        for suite in json.load(open(f)).get("testsuites", []):
+            for t in suite.get("testsuite", []):
+                name = suite["name"] + "." + t["name"]
+                if t.get("failures"):
+                    into["failed"] += 1; into["failures"].append(name)
+                elif t.get("result") == "SKIPPED":
+                    into["skipped"] += 1
+                else:
+                    into["passed"] += 1
+count("/test_shard_*.json", tests)
+device_tests = {"passed": 0, "failed": 0, "skipped": 0, "failures": [],
+                "note": os.environ.get("FULL_NOTE", "")}
+count("/full_*_test.json", device_tests)
+try:
+    device_bench = json.load(open(build + "/device_bench.json"))
+except Exception as e:
+    device_bench = {"error": str(e)}
 try:
     bench = json.load(open(build + "/bench.json"))
 except Exception as e:
     bench = {"error": str(e)}
 summary = {"gpu": "$gpu_name", "driver": "$driver", "nvcc": "${nvcc_version:-}",
            "build_s": $build_s, "test_s": $test_s, "test_exit": $test_rc, "bench_exit": $bench_rc,
-           "tests": tests, "bench": bench, "total_s": $((SECONDS - t0))}
+           "tests": tests, "bench": bench, "device_path_build_s": $full_build_s,
+           "device_path_test_s": $full_test_s, "device_path_exit": $full_rc,
+           "device_path_tests": device_tests, "device_bench": device_bench,
+           "total_s": $((SECONDS - t0))}
 print("\n| item | result |\n|---|---|")
 print(f"| GPU | {summary['gpu']} (driver {summary['driver']}, nvcc {summary['nvcc']}) |")
 print(f"| build | {summary['build_s']} s |")
@@ -113,6 +186,21 @@ if "rows" in bench:
     print(f"\nbar (>= 90 % of copy at the largest size): {'MET' if bench['bar_met'] else 'NOT MET'}")
 else:
     print(f"\nbench: {bench.get('skipped') or bench.get('error')}")
+print(f"\n| device path | result |\n|---|---|")
+print(f"| tests ({summary['device_path_test_s']} s) | {device_tests['passed']} passed, "
+      f"{device_tests['failed']} failed, {device_tests['skipped']} skipped |")
+if device_tests["note"]:
+    print(f"| note | {device_tests['note']} |")
+for name in device_tests["failures"][:10]:
+    print(f"| FAILED | {name} |")
+if "rows" in device_bench:
+    print(f"\ndevice_collectives_bench on {device_bench['device']} ({device_bench['shape']}), "
+          f"D2D copy {device_bench['copy_gbps']:.0f} GB/s")
+    print("| collective | k | bytes | us/iter | busbw GB/s |\n|---|---:|---:|---:|---:|")
+    for r in device_bench["rows"]:
+        print(f"| {r['coll']} | {r['ranks']} | {r['bytes']} | {r['us']:.1f} | {r['busbw_gbps']:.2f} |")
+else:
+    print(f"\ndevice bench: {device_bench.get('skipped') or device_bench.get('error')}")
 json.dump(summary, open(dest, "w"), indent=1)
 print(f"summary written to {dest}")
 EOF
@@ -120,5 +208,5 @@ echo "total: $((SECONDS - t0)) s" | tee -a "$log"
 if [[ -n "$skip_reason" ]]; then
   echo "$skip_reason: the GPU tests were skipped and the bench did not run"
 fi
-(( test_rc == 0 )) || exit 1
+(( test_rc == 0 && full_rc == 0 )) || exit 1
 exit 0

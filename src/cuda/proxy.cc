@@ -1,0 +1,328 @@
+// The proxy of src/cuda/proxy.h, and enqueue/drain of src/device.h.
+#include "src/cuda/proxy.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+
+#include "src/base/log.h"
+#include "src/comm.h"
+#include "src/cuda/cuda_check.h"
+
+namespace mics::gpu {
+namespace {
+
+// Where stream memory operations are refused: a host function on the caller's
+// stream that holds the stream until the proxy has completed call `seq`. It
+// makes no CUDA call (CUDA forbids that in host functions).
+struct HostWait {
+  std::shared_ptr<Completion> completion;
+  uint64_t seq;
+};
+
+void CUDART_CB wait_on_host(void* arg) {
+  std::unique_ptr<HostWait> w(static_cast<HostWait*>(arg));
+  std::unique_lock<std::mutex> lock(w->completion->mu);
+  w->completion->cv.wait(lock, [&] { return w->completion->done >= w->seq; });
+}
+
+Proxy::WaitValueFn find_wait_value() {
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult status{};
+  if (cudaGetDriverEntryPointByVersion("cuStreamWaitValue32", &fn, 12000, cudaEnableDefault,
+                                       &status) != cudaSuccess ||
+      status != cudaDriverEntryPointSuccess) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  return reinterpret_cast<Proxy::WaitValueFn>(fn);
+}
+
+// Completion flags are never freed, only reused: a stream wait queued by a
+// caller who never synchronised may still read its flag after the proxy is
+// gone. A reused flag keeps its value and the next proxy counts on from it,
+// so such a late wait still finds its call complete. Portable + mapped: one
+// address for the host and every device (UVA).
+struct Flag {
+  volatile uint32_t* host = nullptr;
+  CUdeviceptr dev = 0;
+};
+std::mutex g_flags_mu;
+std::vector<Flag>* g_free_flags = new std::vector<Flag>;  // never destroyed (see above)
+
+Result take_flag(Flag* out) {
+  {
+    std::lock_guard<std::mutex> lock(g_flags_mu);
+    if (!g_free_flags->empty()) {
+      *out = g_free_flags->back();
+      g_free_flags->pop_back();
+      return MICS_SUCCESS;
+    }
+  }
+  void* host = nullptr;
+  MICS_CUDA_CHECK(
+      cudaHostAlloc(&host, sizeof(uint32_t), cudaHostAllocMapped | cudaHostAllocPortable));
+  *static_cast<volatile uint32_t*>(host) = 0;
+  void* dev = nullptr;
+  cudaError_t e = cudaHostGetDevicePointer(&dev, host, 0);
+  if (e != cudaSuccess) cudaFreeHost(host);
+  MICS_CUDA_CHECK(e);
+  out->host = static_cast<volatile uint32_t*>(host);
+  out->dev = reinterpret_cast<CUdeviceptr>(dev);
+  return MICS_SUCCESS;
+}
+
+void give_flag(const Flag& f) {
+  std::lock_guard<std::mutex> lock(g_flags_mu);
+  g_free_flags->push_back(f);
+}
+
+constexpr size_t kAlign = 256;
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+}  // namespace
+
+Result Proxy::create(mics_comm* comm, int device, Proxy** out) {
+  std::unique_ptr<Proxy> p(new Proxy(comm, device));
+  MICS_CHECK(p->start());
+  *out = p.release();
+  return MICS_SUCCESS;
+}
+
+Result Proxy::start() {
+  DeviceScope scope(device_);
+  if (!scope.ok()) MICS_CUDA_CHECK(cudaSetDevice(device_));
+  MICS_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+  Flag flag;
+  MICS_CHECK(take_flag(&flag));
+  flag_ = flag.host;
+  flag_dev_ = flag.dev;
+  issued_ = completion_->done = *flag_;  // count on from the flag's last value
+  wait_value_ = find_wait_value();
+  MICS_LOG_INFO("comm rank %d: device proxy on CUDA device %d, stream waits by %s", comm_->rank,
+                device_, wait_value_ ? "cuStreamWaitValue32" : "host function");
+  thread_ = std::thread([this] { run(); });
+  return MICS_SUCCESS;
+}
+
+Proxy::~Proxy() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  DeviceScope scope(device_);
+  for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
+  if (staging_) cudaFreeHost(staging_);
+  for (char* p : retired_) cudaFreeHost(p);
+  if (flag_) give_flag({flag_, flag_dev_});
+  if (copy_stream_) cudaStreamDestroy(copy_stream_);
+}
+
+Result Proxy::wait_on_stream(cudaStream_t stream, uint64_t seq) {
+  if (wait_value_) {
+    CUresult r = wait_value_(reinterpret_cast<CUstream>(stream), flag_dev_,
+                             static_cast<cuuint32_t>(seq), CU_STREAM_WAIT_VALUE_GEQ);
+    if (r == CUDA_SUCCESS) return MICS_SUCCESS;
+    MICS_WARN("cuStreamWaitValue32 failed (CUresult %d); waiting with host functions instead",
+              static_cast<int>(r));
+    wait_value_ = nullptr;
+  }
+  auto* w = new HostWait{completion_, seq};
+  cudaError_t e = cudaLaunchHostFunc(stream, wait_on_host, w);
+  if (e != cudaSuccess) {
+    delete w;
+    MICS_CUDA_CHECK(e);
+  }
+  return MICS_SUCCESS;
+}
+
+Result Proxy::enqueue(const CollOp& op) {
+  DeviceScope scope(device_);
+  if (!scope.ok()) MICS_CUDA_CHECK(cudaSetDevice(device_));
+  auto stream = static_cast<cudaStream_t>(op.stream);  // not NULL (classify_buffers)
+  cudaEvent_t ready = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_events_.empty()) ready = free_events_.back(), free_events_.pop_back();
+  }
+  if (!ready) MICS_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+  cudaError_t e = cudaEventRecord(ready, stream);
+  if (e != cudaSuccess) {
+    cudaEventDestroy(ready);
+    MICS_CUDA_CHECK(e);
+  }
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    seq = ++issued_;
+    queue_.push_back({op, ready, seq});
+  }
+  cv_.notify_all();
+  return wait_on_stream(stream, seq);
+}
+
+void Proxy::drain() {
+  uint64_t target;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    target = issued_;
+  }
+  std::unique_lock<std::mutex> lock(completion_->mu);
+  completion_->cv.wait(lock, [&] { return completion_->done >= target; });
+}
+
+void Proxy::publish(uint64_t seq) {
+  // The flag is read by the GPU: make the staged results (written by our
+  // synchronised copy stream) and everything before visible first.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  *flag_ = static_cast<uint32_t>(seq);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  {
+    std::lock_guard<std::mutex> lock(completion_->mu);
+    completion_->done = seq;
+  }
+  completion_->cv.notify_all();
+}
+
+void Proxy::fail(Result code, const std::string& message) {
+  failed_ = true;
+  if (comm_->fatal.load() != MICS_SUCCESS) return;  // the collective marked it already
+  comm_->fatal_message = "device path: " + message;
+  comm_->fatal.store(code);
+}
+
+void Proxy::run() {
+  if (cudaSetDevice(device_) != cudaSuccess) fail(MICS_CUDA_ERROR, "cudaSetDevice failed");
+  for (;;) {
+    Item item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_, and nothing left to complete
+      item = queue_.front();
+      queue_.pop_front();
+    }
+    if (!failed_) {
+      clear_thread_error();
+      Result r = execute(item);
+      if (r != MICS_SUCCESS) {
+        std::string why = thread_error();
+        MICS_WARN("comm rank %d: device %s failed: %s", comm_->rank, op_name(item.op.kind),
+                  why.c_str());
+        fail(r, why);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_events_.push_back(item.ready);
+    }
+    publish(item.seq);
+  }
+}
+
+Result Proxy::grow_staging(size_t bytes) {
+  if (bytes <= staging_bytes_) return MICS_SUCCESS;
+  size_t want = std::max(bytes, 2 * staging_bytes_);
+  // The old buffer is kept until the proxy goes: cudaFreeHost synchronises the
+  // device, and another rank of this process may have a stream waiting for a
+  // collective that needs this proxy (a deadlock until the timeout).
+  if (staging_) retired_.push_back(staging_);
+  staging_ = nullptr;
+  staging_bytes_ = 0;
+  void* p = nullptr;
+  MICS_CUDA_CHECK(cudaHostAlloc(&p, want, cudaHostAllocDefault));
+  staging_ = static_cast<char*>(p);
+  staging_bytes_ = want;
+  return MICS_SUCCESS;
+}
+
+char* Proxy::to_host(const std::vector<Region>& regions, const void* dev) const {
+  auto p = static_cast<const char*>(dev);
+  for (const Region& r : regions)
+    if (p >= r.dev && p <= r.dev + r.bytes) return staging_ + r.offset + (p - r.dev);
+  return nullptr;  // a buffer the collective does not read here (a non-root's sendbuf)
+}
+
+Result Proxy::execute(const Item& item) {
+  const CollOp& op = item.op;
+  // The device ranges this call reads and writes; an in-place call is one range.
+  std::vector<Region> regions;
+  const bool reads_send = op.kind != OpKind::kBroadcast || op.comm->rank == op.root;
+  Region send{static_cast<char*>(const_cast<void*>(op.send)), op_send_bytes(op), 0, true, false};
+  Region recv{static_cast<char*>(op.recv), op_recv_bytes(op), 0, op_recv_is_input(op), true};
+  if (reads_send && send.dev < recv.dev + recv.bytes && recv.dev < send.dev + send.bytes) {
+    char* lo = std::min(send.dev, recv.dev);
+    char* hi = std::max(send.dev + send.bytes, recv.dev + recv.bytes);
+    regions.push_back({lo, static_cast<size_t>(hi - lo), 0, true, true});
+  } else {
+    if (reads_send) regions.push_back(send);
+    regions.push_back(recv);
+  }
+  size_t total = 0;
+  for (Region& r : regions) r.offset = total, total += align_up(r.bytes);
+  MICS_CHECK(grow_staging(total));
+
+  MICS_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, item.ready, 0));
+  for (const Region& r : regions)
+    if (r.in)
+      MICS_CUDA_CHECK(cudaMemcpyAsync(staging_ + r.offset, r.dev, r.bytes, cudaMemcpyDeviceToHost,
+                                      copy_stream_));
+  MICS_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
+
+  CollOp host = op;
+  host.mem = MemKind::kHost;
+  host.stream = nullptr;
+  host.send = reads_send ? to_host(regions, op.send) : op.send;
+  host.recv = to_host(regions, op.recv);
+  MICS_CHECK(run_host(host));
+
+  for (const Region& r : regions)
+    if (r.out)
+      MICS_CUDA_CHECK(cudaMemcpyAsync(r.dev, staging_ + r.offset, r.bytes, cudaMemcpyHostToDevice,
+                                      copy_stream_));
+  MICS_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
+  return MICS_SUCCESS;
+}
+
+// ---- src/device.h ------------------------------------------------------------
+
+Result enqueue(const CollOp& op) {
+  mics_comm* c = op.comm;
+  Proxy* proxy = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(c->proxy_mu);
+    if (!c->proxy) {
+      Proxy* p = nullptr;
+      MICS_CHECK(Proxy::create(c, op.device, &p));
+      c->proxy.reset(p);
+    }
+    proxy = c->proxy.get();
+  }
+  if (proxy->device() != op.device)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT,
+                      "%s: the buffers are on CUDA device %d but rank %d's communicator already "
+                      "serves device %d (one device per communicator)",
+                      op_name(op.kind), op.device, c->rank, proxy->device());
+  // grad_sync drives the replication group from this proxy: its own device
+  // calls come first.
+  if (op.replication && op.replication != c) drain(op.replication);
+  return proxy->enqueue(op);
+}
+
+void drain(mics_comm* c) {
+  Proxy* proxy = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(c->proxy_mu);
+    proxy = c->proxy.get();
+  }
+  if (proxy) proxy->drain();
+}
+
+void ProxyDeleter::operator()(Proxy* p) const { delete p; }
+
+}  // namespace mics::gpu

@@ -1,0 +1,104 @@
+// The device-buffer path of one communicator: a proxy thread with pinned host
+// staging. Correct everywhere first (any GPU, any transport), fast later.
+//
+// The caller's thread (enqueue) never waits for the GPU: it records an event
+// on the caller's stream, queues the call, and makes the stream wait for the
+// call's completion: cuStreamWaitValue32 on a host-mapped pinned flag that the
+// proxy writes (the GPU waits, the host does not), or, where stream memory
+// operations are refused, a host function on the stream that blocks (no CUDA
+// calls inside) until the proxy reports the call done.
+//
+// The proxy thread, per call in order: its copy stream waits for the event,
+// copies the input device -> pinned staging, runs the host collective of
+// src/coll on the staging, copies the output back, synchronises its copy
+// stream and publishes the call's sequence number. A failure marks the
+// communicator failed (mics_comm_get_async_error); the call and every later
+// one still publish their numbers, so no stream waits forever.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "src/device.h"
+#include "src/op.h"
+
+namespace mics::gpu {
+
+// Completion count shared with the host functions still queued on streams,
+// which may outlive the proxy.
+struct Completion {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t done = 0;
+};
+
+class Proxy {
+ public:
+  // cuStreamWaitValue32, reached through the runtime (libmics links no libcuda).
+  using WaitValueFn = CUresult (*)(CUstream, CUdeviceptr, cuuint32_t, unsigned int);
+
+  // Starts the proxy of comm for buffers on `device`.
+  static Result create(mics_comm* comm, int device, Proxy** out);
+  ~Proxy();  // completes every queued call, then stops the thread
+
+  int device() const { return device_; }
+  // Queues op (device buffers on device()) after the work queued on op.stream.
+  Result enqueue(const CollOp& op);
+  // Returns when every queued call has completed.
+  void drain();
+
+ private:
+  struct Item {
+    CollOp op;
+    cudaEvent_t ready = nullptr;  // recorded on op.stream when the call was made
+    uint64_t seq = 0;
+  };
+  struct Region {  // a device range staged through pinned memory
+    char* dev = nullptr;
+    size_t bytes = 0;
+    size_t offset = 0;  // in the staging buffer
+    bool in = false;    // copied device -> host before the collective
+    bool out = false;   // copied host -> device after it
+  };
+
+  Proxy(mics_comm* comm, int device) : comm_(comm), device_(device) {}
+  Result start();
+  void run();
+  Result execute(const Item& item);
+  Result grow_staging(size_t bytes);
+  char* to_host(const std::vector<Region>& regions, const void* dev) const;
+  void publish(uint64_t seq);
+  void fail(Result code, const std::string& message);
+  Result wait_on_stream(cudaStream_t stream, uint64_t seq);
+
+  mics_comm* comm_;
+  int device_;
+  cudaStream_t copy_stream_ = nullptr;
+  volatile uint32_t* flag_ = nullptr;  // pinned, host-mapped: low 32 bits of the last seq done
+  CUdeviceptr flag_dev_ = 0;
+  WaitValueFn wait_value_ = nullptr;  // null: host-function fallback
+  char* staging_ = nullptr;           // pinned
+  size_t staging_bytes_ = 0;
+  std::vector<char*> retired_;  // outgrown staging buffers, freed with the proxy
+  std::shared_ptr<Completion> completion_ = std::make_shared<Completion>();
+
+  std::mutex mu_;  // guards the queue, the event pool, issued_ and stop_
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  std::vector<cudaEvent_t> free_events_;
+  uint64_t issued_ = 0;
+  bool stop_ = false;
+  bool failed_ = false;  // proxy thread only: skip the work of later calls
+  std::thread thread_;
+};
+
+}  // namespace mics::gpu
