@@ -14,6 +14,7 @@ examples:
   perf/compare.py --np 2 --colls all_gather,reduce_scatter,all_reduce -b 1M -e 256M -f 4
   perf/compare.py --np 2 --latency 8 --baselines mpi          # 8-byte allgather latency
   perf/compare.py --np 4 --save /tmp/cmp4 ...     # per-run and median JSON for perf/plot.py
+  perf/compare.py --np 2 --baselines mpi,mics-ring ...  # + mics without the single-copy path
 
 mics and Gloo start with mics-run; MPI with mpirun (--oversubscribe, --bind-to
 none: no rank is pinned, as with mics-run; as root OMPI_ALLOW_RUN_AS_ROOT is
@@ -37,8 +38,23 @@ import model  # noqa: E402
 HALVES = {"oop": "out_of_place", "ip": "in_place"}
 
 
+# A pseudo-baseline: mics itself with the single-copy path and the polling
+# budget switched off, i.e. the two-copy rings and the futex wait as before.
+MICS_RING_ENV = {"MICS_SHM_CMA": "0", "MICS_SHM_SPIN_US": "0"}
+
+
+def system_env(system):
+    env = dict(os.environ)
+    if system == "mpi" and os.geteuid() == 0:
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    if system == "mics-ring":
+        env.update(MICS_RING_ENV)
+    return env
+
+
 def binary(build, system, coll):
-    if system == "mics":
+    if system in ("mics", "mics-ring"):
         return os.path.join(build, "perf", f"{coll}_perf")
     return os.path.join(build, "perf", "baselines", f"{system}_{coll}_perf")
 
@@ -84,10 +100,7 @@ def run_perf(args, system, coll, tmpdir, tag):
             "-f", str(args.stepfactor), "-n", str(args.iters), "-w", str(args.warmup),
             "-c", str(args.check), "-d", args.datatype, "-J", out_json] + args.perf_arg
     cmd = launch_cmd(args, system, perf[0]) + perf[1:]
-    env = dict(os.environ)
-    if system == "mpi" and os.geteuid() == 0:
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env = system_env(system)
     wait_idle(args)
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
@@ -108,14 +121,11 @@ def run_latency(args, system, tmpdir, tag):
     """perf/allgather_latency (or its baseline build) once; returns its JSON."""
     out_json = os.path.join(tmpdir, f"latency.{system}.{tag}.json")
     name = "allgather_latency"
-    prog = os.path.join(args.build, "perf", name) if system == "mics" else \
+    prog = os.path.join(args.build, "perf", name) if system in ("mics", "mics-ring") else \
         os.path.join(args.build, "perf", "baselines", f"{system}_{name}")
     cmd = launch_cmd(args, system, prog) + ["-s", str(args.latency), "-n", str(args.lat_iters),
                                             "-w", str(args.lat_iters // 10), "-J", out_json]
-    env = dict(os.environ)
-    if system == "mpi" and os.geteuid() == 0:
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env = system_env(system)
     wait_idle(args)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     if p.returncode != 0 or not os.path.exists(out_json):
@@ -196,7 +206,13 @@ def main():
     ap.add_argument("--np", type=int, default=2, help="ranks (default 2)")
     ap.add_argument("--colls", default="all_gather,reduce_scatter,all_reduce",
                     help="comma-separated perf collectives (default %(default)s)")
-    ap.add_argument("--baselines", default="mpi,gloo", help="mpi, gloo or both (default mpi,gloo)")
+    ap.add_argument("--baselines", default="mpi,gloo",
+                    help="comma-separated: mpi, gloo, mics-ring (mics with MICS_SHM_CMA=0 "
+                         "MICS_SHM_SPIN_US=0: the two-copy rings, no polling budget) "
+                         "(default mpi,gloo)")
+    ap.add_argument("--bound", choices=("direct", "ring"), default="direct",
+                    help="copy bound of the mics column: the single-copy path (default) or "
+                         "the two-copy rings")
     ap.add_argument("-b", "--minbytes", default="1M")
     ap.add_argument("-e", "--maxbytes", default="256M")
     ap.add_argument("-f", "--stepfactor", type=int, default=4)
@@ -236,8 +252,11 @@ def main():
     colls = [c for c in args.colls.split(",") if c]
     systems = ["mics"]
     for b in [b for b in args.baselines.split(",") if b]:
-        if b not in ("mpi", "gloo"):
+        if b not in ("mpi", "gloo", "mics-ring"):
             ap.error(f"unknown baseline {b}")
+        if b == "mics-ring":
+            systems.append(b)
+            continue
         need = [os.path.join(args.build, "perf", "baselines", f"{b}_allgather_latency")] \
             if args.latency else [binary(args.build, b, c) for c in colls]
         if all(os.path.exists(x) for x in need):
@@ -297,7 +316,9 @@ def sweep_main(args, colls, systems, tmpdir):
             hk = HALVES[h]
             rows = []
             bound = (model.copy_bound_busbw(c, args.np, mgbps, in_place=(h == "ip"),
-                                            cores=args.cores) if mgbps else None)
+                                            cores=args.cores,
+                                            single_copy=args.bound == "direct")
+                     if mgbps else None)
             for i, size in enumerate(sizes):
                 row = {"size": size}
                 for s in systems:

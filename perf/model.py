@@ -138,13 +138,21 @@ def predict_hier_us(m, shape, nnodes, k, nbytes):
 # With p ranks on c < p cores each rank gets c/p of a core. The bound ignores
 # caches: blocks that fit in L2/L3 (a few MiB here) can beat it.
 
-def copy_bound_busbw(coll, p, memcpy_gbps, in_place=False, cores=None):
+def copy_bound_busbw(coll, p, memcpy_gbps, in_place=False, cores=None, single_copy=False):
     """Highest busbw (GB/s) of mics' shared-memory ring for nccl-tests collective
-    `coll` (all_gather, reduce_scatter, all_reduce, broadcast) on p ranks."""
+    `coll` (all_gather, reduce_scatter, all_reduce, broadcast) on p ranks.
+    single_copy: the direct-read path (one-host communicators, large blocks:
+    allgather, broadcast and allreduce's allgather half copy once per byte)."""
     m = memcpy_gbps
     if p < 2:
         return float("inf")
-    if coll == "all_gather" and not in_place:
+    if single_copy and coll == "all_gather":
+        bound = m if in_place else m * (p - 1) / p  # + the own block sendbuf -> recvbuf
+    elif single_copy and coll == "broadcast":
+        bound = m
+    elif single_copy and coll == "all_reduce":
+        bound = 2 * m / 3  # reduce-scatter 2 copies + allgather 1 copy per byte
+    elif coll == "all_gather" and not in_place:
         bound = m * (p - 1) / (2 * p - 1)
     elif coll in ("all_gather", "reduce_scatter", "all_reduce", "broadcast"):
         bound = m / 2

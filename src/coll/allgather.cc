@@ -1,9 +1,12 @@
 // Ring allgather. In step s a rank sends block (rank - s) to its right and
 // receives block (rank - s - 1) from its left; chunks of a block are forwarded
 // as soon as they arrive, so the n-1 steps overlap into one pipeline.
+// One-host communicators with large blocks take the single-copy path instead
+// (direct.h: every rank reads its peers' blocks straight from their buffers).
 #include <cstring>
 
 #include "src/coll/collectives.h"
+#include "src/coll/direct.h"
 #include "src/coll/ring.h"
 
 namespace mics::coll {
@@ -104,6 +107,8 @@ Result allgather(mics_comm* c, const void* send, void* recv, size_t count, mics_
   const size_t bytes = count * mics_type_size(type);
   auto* out = static_cast<char*>(recv);
   if (bytes == 0) return MICS_SUCCESS;
+  if (use_direct(c, bytes) || use_inline(c, bytes))
+    return finish(call, direct_allgather(call, send, recv, bytes));
   char* mine = out + static_cast<size_t>(c->rank) * bytes;
   std::vector<BlockView> blocks(c->size);
   for (int r = 0; r < c->size; ++r) blocks[r] = {bytes, {out + static_cast<size_t>(r) * bytes}};
@@ -129,6 +134,8 @@ Result barrier(mics_comm* c) {
   // byte has reached it, i.e. after every rank has entered.
   Call call(c, Kind::kBarrier, MICS_UINT8, MICS_SUM, 1, 0);
   std::vector<char> tokens(c->size);
+  if (use_inline(c, 1))
+    return finish(call, direct_allgather(call, &tokens[c->rank], tokens.data(), 1));
   std::vector<BlockView> blocks(c->size);
   for (int r = 0; r < c->size; ++r) blocks[r] = {1, {&tokens[r]}};
   return finish(call, ring_allgather(call, blocks));

@@ -1,9 +1,12 @@
 // Pipelined chain broadcast: root -> root+1 -> ... -> root-1. Each rank copies
 // an arriving chunk into its output, frees the slot at once, and forwards from
 // its output, so a slow successor never holds up its predecessor's slots.
+// One-host communicators with large messages read the root's buffer directly
+// instead (direct.h).
 #include <cstring>
 
 #include "src/coll/collectives.h"
+#include "src/coll/direct.h"
 #include "src/coll/ring.h"
 
 namespace mics::coll {
@@ -13,6 +16,8 @@ Result broadcast(mics_comm* c, const void* send, void* recv, size_t count, mics_
   Call call(c, Kind::kBroadcast, type, MICS_SUM, count, root);
   const size_t total = count * mics_type_size(type);
   if (total == 0) return MICS_SUCCESS;
+  if (use_direct(c, total) || use_inline(c, total))
+    return finish(call, direct_broadcast(call, send, recv, total, root));
   const int n = c->size, rank = c->rank;
   if (rank == root && send != recv) memcpy(recv, send, total);
   if (n == 1) return MICS_SUCCESS;

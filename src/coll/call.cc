@@ -66,6 +66,28 @@ Result check_alive(const Call& call, const mics_comm* c, int peer_a, int peer_b)
   return MICS_SUCCESS;
 }
 
+// Our left neighbour in the same call (sequence number) but on the other data
+// path: if it exposes a buffer (single-copy path) or sends us a chunk (rings)
+// for that call with another operation or shape, the calls are mismatched,
+// and neither path alone would see it, since each side waits for what the
+// other never sends. Only the left neighbour, as in the rings: some rank's
+// left neighbour is on the other side of any mismatch, so someone detects it.
+Result check_other_path(Call& call) {
+  mics_comm* c = call.comm;
+  if (!c->shm || c->size < 2) return MICS_SUCCESS;
+  const int left = (c->rank + c->size - 1) % c->size;
+  const uint64_t seq = call.tag >> 32;
+  for (size_t i = 0; i < c->shm_ranks.size(); ++i) {
+    if (c->shm_ranks[i] != left) continue;
+    transport::shm::ShmDomain::Exposure e = c->shm->exposure(static_cast<int>(i));
+    if (e.tag >> 32 == seq) MICS_CHECK(check_chunk(call, left, {e.bytes, e.tag, e.shape}, e.bytes));
+    transport::ChunkMeta meta;
+    if (c->conn[left] && c->conn[left]->recv_slot(&meta) && meta.tag >> 32 == seq)
+      MICS_CHECK(check_chunk(call, left, meta, meta.bytes));  // a peek: the slot stays
+  }
+  return MICS_SUCCESS;
+}
+
 int left_of(const mics_comm* c) { return (c->rank + c->size - 1) % c->size; }
 int right_of(const mics_comm* c) { return (c->rank + 1) % c->size; }
 }  // namespace
@@ -116,10 +138,22 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
     return MICS_SUCCESS;
   };
   bool yes = false;
-  for (int i = 0; i < kSpins; ++i) {
-    MICS_CHECK(moved(&yes));
+  auto spin = [&]() -> Result {
+    for (int i = 0; i < kSpins && !yes; ++i) {
+      MICS_CHECK(moved(&yes));
+      if (!yes) __builtin_ia32_pause();
+    }
+    return MICS_SUCCESS;
+  };
+  MICS_CHECK(spin());
+  if (yes) return MICS_SUCCESS;
+  // With a core per local rank, the peer's answer is usually microseconds
+  // away: poll through a time budget before paying for a yield and a futex
+  // sleep and wake-up (tens of microseconds). 0 on oversubscribed hosts.
+  if (const int64_t spin_us = c->shm ? c->shm->spin_us() : 0; spin_us > 0) {
+    auto until = Clock::now() + std::chrono::microseconds(spin_us);
+    while (!yes && Clock::now() < until) MICS_CHECK(spin());
     if (yes) return MICS_SUCCESS;
-    __builtin_ia32_pause();
   }
   // A network round trip (data, then the credit back) takes tens of
   // microseconds: poll through it before napping, yielding between polls so an
@@ -132,6 +166,9 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
       sched_yield();
     }
   }
+  // Before the first sleep: a mismatch across the two data paths is found at
+  // once by the rank that sees it, as the rings find theirs on arrival.
+  MICS_CHECK(check_other_path(call));
   sched_yield();  // oversubscribed hosts: let the peer we wait for run
   // Network completions ring no doorbell, so with a network endpoint we sleep
   // in short, growing naps; with shared memory only, until the doorbell rings.
@@ -159,6 +196,7 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
     if (c->wake_count() != seen) return MICS_SUCCESS;
     if (Clock::now() - last_liveness < std::chrono::milliseconds(kSliceMs)) continue;
     last_liveness = Clock::now();
+    MICS_CHECK(check_other_path(call));
     MICS_CHECK(check_alive(call, c, peer_a, peer_b));
   }
 }

@@ -63,9 +63,10 @@ class Span {
 struct ReduceMode {
   mics_datatype_t type;
   mics_redop_t op;
-  bool src_wire = false;  // input elements are already in the wire type (ours to modify)
-  bool dst_wire = false;  // leave the result in the wire type, unfinished (no AVG division)
-  int divisor = 1;        // AVG divides by this (the number of contributing ranks)
+  bool src_wire = false;    // input elements are already in the wire type (ours to modify)
+  bool dst_wire = false;    // leave the result in the wire type, unfinished (no AVG division)
+  int divisor = 1;          // AVG divides by this (the number of contributing ranks)
+  bool stream_dst = false;  // write the final output with non-temporal stores (large, cold)
 };
 
 // Ring allgather as a pollable state machine, so that the hierarchical

@@ -45,6 +45,11 @@ void reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire, const
 void reduce_to_final(mics_datatype_t type, mics_redop_t op, void* dst, const void* in_wire,
                      const void* src, size_t n, int nranks);
 
+// reduce_to_final (same results) writing dst with non-temporal stores when dst != src: for
+// large outputs that nobody reads soon (streaming.cc).
+void reduce_to_final_streaming(mics_datatype_t type, mics_redop_t op, void* dst,
+                               const void* in_wire, const void* src, size_t n, int nranks);
+
 // dst[i] = narrow(finish(wire[i])), for when nothing is left to combine. dst may equal wire only
 // if the wire type is the type itself.
 void wire_to_final(mics_datatype_t type, mics_redop_t op, void* dst, const void* wire, size_t n,

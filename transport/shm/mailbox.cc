@@ -1,9 +1,11 @@
 #include "transport/shm/mailbox.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -11,51 +13,43 @@
 
 #include "src/base/env.h"
 #include "transport/shm/liveness.h"
+#include "transport/shm/mailbox_layout.h"
+#include "transport/shm/peer_memory.h"
 
 namespace mics::transport::shm {
 
 namespace {
-constexpr uint32_t kMagic = 0x4d494353;  // "MICS"
-constexpr int kMaxSlots = 16;
-
 long futex(std::atomic<uint32_t>* word, int op, uint32_t val, const timespec* ts) {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex needs a plain word");
   return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, val, ts, nullptr, 0);
 }
 
 size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+constexpr int64_t kDefaultSpinUs = 50;
+
+// CPUs this process may run on (its affinity mask), at least 1.
+int usable_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+}
 }  // namespace
 
-// Lives at offset 0 of every mailbox. Cache-line separated: the doorbell is
-// hammered by peers, the rest is read-mostly.
-struct alignas(64) MailboxHeader {
-  uint32_t magic;
-  uint32_t nlocal;
-  uint32_t nslots;
-  uint32_t pad;
-  uint64_t slot_bytes;
-  std::atomic<uint32_t> ready;     // set last by the creator
-  std::atomic<uint32_t> attached;  // peers that have mapped the mailbox
-  std::atomic<int32_t> failed;     // the owner's first failure (mics_result_t), 0 = none
-  char reason[384];                // its message, written before `failed` is published
-  alignas(64) std::atomic<uint32_t> doorbell;
-  std::atomic<uint32_t> waiting;  // the owner is (about to be) asleep in futex_wait
-};
-
-// One channel: sender -> mailbox owner. head is written only by the sender,
-// tail only by the owner; each on its own cache line.
-struct alignas(64) ChannelCtl {
-  alignas(64) std::atomic<uint32_t> head;
-  alignas(64) std::atomic<uint32_t> tail;
-  alignas(64) ChunkMeta meta[kMaxSlots];
-};
-
 Result shm_params_from_env(ShmParams* out) {
-  int64_t chunk = 0, slots = 0;
+  int64_t chunk = 0, slots = 0, cma = 0, inl = 0, direct = 0, spin = 0;
   MICS_CHECK(env_int("MICS_SHM_CHUNK_BYTES", 256 << 10, 4096, 64 << 20, &chunk));
   MICS_CHECK(env_int("MICS_SHM_SLOTS", 4, 2, kMaxSlots, &slots));
+  MICS_CHECK(env_int("MICS_SHM_CMA", 1, 0, 1, &cma));
+  MICS_CHECK(env_int("MICS_SHM_INLINE", 1, 0, 1, &inl));
+  MICS_CHECK(env_int("MICS_SHM_DIRECT_BYTES", ShmParams().direct_bytes, 0, INT64_MAX, &direct));
+  MICS_CHECK(env_int("MICS_SHM_SPIN_US", -1, -1, 1000000, &spin));
   out->slot_bytes = round_up(static_cast<size_t>(chunk), 64);
   out->nslots = static_cast<int>(slots);
+  out->peer_reads = cma != 0;
+  out->inline_exposures = inl != 0;
+  out->direct_bytes = static_cast<size_t>(direct);
+  out->spin_us = spin;
   return MICS_SUCCESS;
 }
 
@@ -68,6 +62,8 @@ Result ShmDomain::create(const std::string& name, int my_index, int nlocal, cons
   d->params_ = params;
   d->maps_.resize(nlocal);
   d->pids_.assign(nlocal, 0);
+  d->spin_us_ = params.spin_us >= 0 ? params.spin_us : nlocal <= usable_cpus() ? kDefaultSpinUs : 0;
+  if (params.peer_reads) allow_peer_reads();  // before `ready`: peers probe us after it
   d->data_offset_ = round_up(sizeof(MailboxHeader) + nlocal * sizeof(ChannelCtl), 4096);
   size_t size = d->data_offset_ + static_cast<size_t>(nlocal) * params.nslots * params.slot_bytes;
   Mapping& own = d->maps_[my_index];
@@ -77,6 +73,8 @@ Result ShmDomain::create(const std::string& name, int my_index, int nlocal, cons
   h->nlocal = static_cast<uint32_t>(nlocal);
   h->nslots = static_cast<uint32_t>(params.nslots);
   h->slot_bytes = params.slot_bytes;
+  h->direct_bytes = params.direct_bytes;
+  h->self_addr = reinterpret_cast<uintptr_t>(h);
   for (int i = 0; i < nlocal; ++i) new (d->channel(my_index, i)) ChannelCtl();
   h->ready.store(1, std::memory_order_release);
   if (nlocal == 1) {
@@ -105,6 +103,7 @@ Result ShmDomain::attach(const std::vector<std::string>& names, const std::vecto
       return trace_error(r, __FILE__, __LINE__);
     }
   }
+  probe_peer_reads();
   return MICS_SUCCESS;
 }
 
@@ -119,12 +118,15 @@ Result ShmDomain::attach_one(int i, const std::string& name, Deadline deadline) 
     usleep(100);
   }
   if (h->magic != kMagic || h->nlocal != static_cast<uint32_t>(nlocal_) ||
-      h->nslots != static_cast<uint32_t>(params_.nslots) || h->slot_bytes != params_.slot_bytes)
+      h->nslots != static_cast<uint32_t>(params_.nslots) || h->slot_bytes != params_.slot_bytes ||
+      h->direct_bytes != params_.direct_bytes)
     return MICS_ERROR(MICS_INVALID_USAGE,
                       "mailbox %s has another shape (local ranks %u/%d, slots %u/%d, slot bytes "
-                      "%llu/%zu): do all ranks use the same MICS_SHM_* settings?",
+                      "%llu/%zu, direct bytes %llu/%zu): do all ranks use the same MICS_SHM_* "
+                      "settings?",
                       name.c_str(), h->nlocal, nlocal_, h->nslots, params_.nslots,
-                      static_cast<unsigned long long>(h->slot_bytes), params_.slot_bytes);
+                      static_cast<unsigned long long>(h->slot_bytes), params_.slot_bytes,
+                      static_cast<unsigned long long>(h->direct_bytes), params_.direct_bytes);
   // The last of the nlocal-1 peers to map a mailbox removes its name.
   if (h->attached.fetch_add(1) + 1 == static_cast<uint32_t>(nlocal_ - 1)) unlink_segment(name);
   return MICS_SUCCESS;
@@ -161,14 +163,12 @@ void ShmDomain::wait(uint32_t seen, int64_t max_us) {
   h->waiting.store(0, std::memory_order_relaxed);
 }
 
-namespace {
-void ring(MailboxHeader* h) {
+void ring_doorbell(MailboxHeader* h) {
   h->doorbell.fetch_add(1, std::memory_order_seq_cst);
   if (h->waiting.load(std::memory_order_seq_cst)) futex(&h->doorbell, FUTEX_WAKE, INT_MAX, nullptr);
 }
-}  // namespace
 
-void ShmDomain::ring_self() { ring(header(my_index_)); }
+void ShmDomain::ring_self() { ring_doorbell(header(my_index_)); }
 
 void ShmDomain::publish_failure(int code, const char* reason) {
   MailboxHeader* h = header(my_index_);
@@ -176,7 +176,7 @@ void ShmDomain::publish_failure(int code, const char* reason) {
   snprintf(h->reason, sizeof(h->reason), "%s", reason);
   h->failed.store(code, std::memory_order_release);
   for (int i = 0; i < nlocal_; ++i)  // wake them so they look
-    if (i != my_index_ && maps_[i].base) ring(header(i));
+    if (i != my_index_ && maps_[i].base) ring_doorbell(header(i));
 }
 
 int ShmDomain::failed_peer(int* code, std::string* reason) const {
@@ -215,7 +215,7 @@ class ShmConnection final : public Connection {
     uint32_t head = tx_->head.load(std::memory_order_relaxed);
     tx_->meta[head % nslots_] = meta;
     tx_->head.store(head + 1, std::memory_order_release);
-    ring(d_->header(peer_));
+    ring_doorbell(d_->header(peer_));
   }
   const void* recv_slot(ChunkMeta* meta) override {
     uint32_t tail = rx_->tail.load(std::memory_order_relaxed);
@@ -225,7 +225,7 @@ class ShmConnection final : public Connection {
   }
   void recv_release() override {
     rx_->tail.store(rx_->tail.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    ring(d_->header(peer_));
+    ring_doorbell(d_->header(peer_));
   }
   bool sends_done() override { return true; }
   bool peer_alive() const override { return process_alive(d_->pids_[peer_]); }

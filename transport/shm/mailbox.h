@@ -6,6 +6,11 @@
 // copy into the receiver's mailbox, and a receive one copy (or reduction) out
 // of it. Posting rings the receiver's doorbell; releasing a slot rings the
 // sender's, so a rank waiting for anything sleeps on a single word.
+//
+// Besides the channels, the single-copy path (exposure.cc): an owner exposes
+// a range of its own memory in its mailbox header, peers copy straight out of
+// it (cross-memory attach, or memcpy between threads of one process) and
+// release it. Tiny ranges travel inside the exposure's cache line.
 #pragma once
 
 #include <atomic>
@@ -23,9 +28,20 @@ namespace mics::transport::shm {
 struct ShmParams {
   size_t slot_bytes = 256 << 10;  // MICS_SHM_CHUNK_BYTES
   int nslots = 4;                 // MICS_SHM_SLOTS
+  bool peer_reads = true;         // MICS_SHM_CMA: allow the single-copy path
+  // MICS_SHM_DIRECT_BYTES: a rank's share from which the algorithms read peers'
+  // buffers directly instead of going through the slots (measured, see
+  // docs/PERFORMANCE.md).
+  size_t direct_bytes = 256 << 10;
+  // MICS_SHM_INLINE: tiny allgathers / broadcasts through the exposure line.
+  bool inline_exposures = true;
+  // MICS_SHM_SPIN_US: how long a waiting rank polls before it yields and
+  // sleeps; -1 = automatic (see ShmDomain::spin_us).
+  int64_t spin_us = -1;
 };
 
-// Reads MICS_SHM_CHUNK_BYTES / MICS_SHM_SLOTS (validated).
+// Reads MICS_SHM_CHUNK_BYTES / MICS_SHM_SLOTS / MICS_SHM_CMA / MICS_SHM_INLINE /
+// MICS_SHM_DIRECT_BYTES / MICS_SHM_SPIN_US (validated).
 Result shm_params_from_env(ShmParams* out);
 
 struct MailboxHeader;
@@ -63,12 +79,55 @@ class ShmDomain {
   // in *code and *reason), or -1.
   int failed_peer(int* code, std::string* reason) const;
 
+  // How long a waiter should poll before yielding the core: MICS_SHM_SPIN_US,
+  // or by default a few tens of microseconds when the local ranks do not
+  // outnumber the cores we may run on (a peer's answer is then on its way
+  // while we poll), and 0 when they do (polling would steal its core).
+  int64_t spin_us() const { return spin_us_; }
+
+  // ---- Single-copy path: peers read a range of our memory directly. ----
+  // The transport knows no collective: an owner exposes one range per
+  // operation (tag), readers copy pieces of it and release it, and the owner
+  // waits for every release before the memory may change.
+  struct Exposure {
+    uint64_t tag = 0;  // the owner's operation; 0 = nothing exposed yet
+    uint64_t shape = 0;
+    uint64_t addr = 0;  // in the owner's address space; 0 = the bytes are inline
+    uint64_t bytes = 0;
+    uint64_t inline_words[4] = {};
+  };
+  // Ranges up to this size travel inside the exposure itself (one cache line
+  // with its tag): the reader's snapshot holds them, so the owner may return
+  // at once and only waits for the releases before it exposes again.
+  static constexpr size_t kInlineBytes = sizeof(Exposure::inline_words);
+  // True when every local rank can read every other's memory: each probed
+  // its peers at attach (cross-memory attach, or same process) and published
+  // the result; all ranks compute the same answer after the init barrier.
+  bool peer_reads() const;
+  // Publishes [addr, addr + bytes) for operation tag and rings the peers;
+  // `readers` (local indices) must release it before the next exposure.
+  // inline: copy the bytes into the exposure (bytes <= kInlineBytes).
+  void expose(uint64_t tag, uint64_t shape, const void* addr, size_t bytes,
+              const std::vector<int>& readers, bool copy_inline);
+  // A reader of our last exposure that has not released it yet, or -1.
+  // await: and ask readers to ring our doorbell when they release (before
+  // sleeping on the doorbell; call again with await = false once done).
+  int unreleased_reader(bool await);
+  // What local peer `index` exposes now (any operation).
+  Exposure exposure(int index) const;
+  // Copies [off, off + len) of e (peer `index`'s exposure) into dst. Returns
+  // 0 or the errno of the failure (ESRCH: the peer is gone).
+  int read_exposed(int index, const Exposure& e, size_t off, size_t len, void* dst) const;
+  // Tells peer `index` that we are done reading its exposure `tag`.
+  void release_exposure(int index, uint64_t tag);
+
  private:
   ShmDomain() = default;
   Result attach_one(int index, const std::string& name, Deadline deadline);
   MailboxHeader* header(int index) const;
   ChannelCtl* channel(int owner, int sender) const;
   char* slot(int owner, int sender, uint32_t seq) const;
+  void probe_peer_reads();
   friend class ShmConnection;
 
   std::string name_;
@@ -79,6 +138,10 @@ class ShmDomain {
   std::vector<Mapping> maps_;  // per local index; maps_[my_index_] is our own
   std::vector<int> pids_;
   bool unlinked_ = false;
+  int64_t spin_us_ = 0;
+  mutable int peer_reads_ = -1;  // agreed answer of peer_reads(), -1 = not computed yet
+  uint64_t exposed_tag_ = 0;     // our last exposure and who must release it
+  std::vector<int> exposed_readers_;
 };
 
 }  // namespace mics::transport::shm

@@ -1,0 +1,115 @@
+// The single-copy half of ShmDomain: probing whether local ranks can read each
+// other's memory, and the expose / read / release protocol on top of the
+// mailboxes (see mailbox.h).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "src/base/log.h"
+#include "transport/shm/mailbox.h"
+#include "transport/shm/mailbox_layout.h"
+#include "transport/shm/peer_memory.h"
+
+namespace mics::transport::shm {
+
+void ShmDomain::probe_peer_reads() {
+  uint32_t verdict = params_.peer_reads ? kPeerReadsYes : kPeerReadsNo;
+  for (int i = 0; i < nlocal_ && verdict == kPeerReadsYes; ++i) {
+    if (i == my_index_) continue;
+    // Read the peer's own view of its header: its magic proves the read reached
+    // the right process and address.
+    uint32_t magic = 0;
+    int err = read_process_memory(pids_[i], header(i)->self_addr, &magic, sizeof(magic));
+    if (err != 0 || magic != kMagic) {
+      verdict = kPeerReadsNo;
+      MICS_LOG_INFO(
+          "shared memory: cannot read local peer %d's memory (pid %d: %s); collectives keep "
+          "the two-copy path through the mailboxes",
+          i, pids_[i], err != 0 ? strerror(err) : "unexpected contents");
+    }
+  }
+  header(my_index_)->peer_reads.store(verdict, std::memory_order_release);
+}
+
+bool ShmDomain::peer_reads() const {
+  if (peer_reads_ < 0) {
+    // Every rank published its verdict during attach, before the barrier that
+    // ends communicator construction, so every rank sees all of them here.
+    bool all = true;
+    for (int i = 0; i < nlocal_; ++i)
+      all = all && header(i)->peer_reads.load(std::memory_order_acquire) == kPeerReadsYes;
+    peer_reads_ = all ? 1 : 0;
+  }
+  return peer_reads_ == 1;
+}
+
+void ShmDomain::expose(uint64_t tag, uint64_t shape, const void* addr, size_t bytes,
+                       const std::vector<int>& readers, bool copy_inline) {
+  MailboxHeader* h = header(my_index_);
+  h->exposed_shape.store(shape, std::memory_order_relaxed);
+  h->exposed_bytes.store(bytes, std::memory_order_relaxed);
+  if (copy_inline) {
+    uint64_t words[4] = {};
+    memcpy(words, addr, std::min(bytes, sizeof(words)));
+    for (int i = 0; i < 4; ++i) h->exposed_inline[i].store(words[i], std::memory_order_relaxed);
+    h->exposed_addr.store(0, std::memory_order_relaxed);
+  } else {
+    h->exposed_addr.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_relaxed);
+  }
+  h->exposed_tag.store(tag, std::memory_order_release);
+  exposed_tag_ = tag;
+  exposed_readers_ = readers;
+  for (int i = 0; i < nlocal_; ++i)
+    if (i != my_index_) ring_doorbell(header(i));
+}
+
+int ShmDomain::unreleased_reader(bool await) {
+  // Dekker with release_exposure(): we publish "awaiting" then read the
+  // releases; a reader stores its release then reads "awaiting".
+  std::atomic<uint32_t>& awaiting = header(my_index_)->awaiting_release;
+  if (await || awaiting.load(std::memory_order_relaxed) != 0)  // readers poll this line: no
+    awaiting.store(await ? 1 : 0, std::memory_order_seq_cst);  // needless writes
+
+  for (int i : exposed_readers_)
+    if (channel(my_index_, i)->released.load(std::memory_order_seq_cst) != exposed_tag_) return i;
+  return -1;
+}
+
+ShmDomain::Exposure ShmDomain::exposure(int index) const {
+  const MailboxHeader* h = header(index);
+  // The owner rewrites the fields only for its next operation, which it
+  // starts once every reader released the current one; a reader can still
+  // catch it half-way through publishing the next one (fields new, tag old),
+  // so read until the tag is the same on both sides of the fields. A stable
+  // tag that is the reader's own operation has stable fields.
+  for (;;) {
+    Exposure e;
+    e.tag = h->exposed_tag.load(std::memory_order_acquire);
+    e.shape = h->exposed_shape.load(std::memory_order_relaxed);
+    e.addr = h->exposed_addr.load(std::memory_order_relaxed);
+    e.bytes = h->exposed_bytes.load(std::memory_order_relaxed);
+    for (int i = 0; i < 4; ++i)
+      e.inline_words[i] = h->exposed_inline[i].load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (h->exposed_tag.load(std::memory_order_relaxed) == e.tag) return e;
+  }
+}
+
+int ShmDomain::read_exposed(int index, const Exposure& e, size_t off, size_t len, void* dst) const {
+  if (off > e.bytes || len > e.bytes - off) return EFAULT;
+  if (e.addr == 0) {
+    if (e.bytes > kInlineBytes) return EFAULT;
+    memcpy(dst, reinterpret_cast<const char*>(e.inline_words) + off, len);
+    return 0;
+  }
+  return read_process_memory(pids_[index], e.addr + off, dst, len);
+}
+
+void ShmDomain::release_exposure(int index, uint64_t tag) {
+  channel(index, my_index_)->released.store(tag, std::memory_order_seq_cst);
+  if (header(index)->awaiting_release.load(std::memory_order_seq_cst)) ring_doorbell(header(index));
+}
+
+}  // namespace mics::transport::shm
