@@ -1,9 +1,12 @@
 #include "backend.h"
 
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <sstream>
 #include <utility>
@@ -20,6 +23,16 @@ std::string describe_group(const std::string& group_id, int rank, int size,
   for (size_t i = 0; i < global_ranks.size(); ++i) out << (i ? ", " : "") << global_ranks[i];
   out << "])";
   return out.str();
+}
+
+// The cudaStream_t mics gets for `stream`. torch's default CUDA stream is the legacy default
+// stream, whose handle is NULL; mics reads NULL as "host buffers" and refuses it for device
+// buffers (it would be shared by several ranks of one process). A torch process is one rank, so
+// the backend names that same stream by cudaStreamLegacy, ((cudaStream_t)0x1) in CUDA's
+// driver_types.h (no CUDA header here), which mics passes through to the runtime.
+void* mics_stream_handle(const c10::Stream& stream) {
+  void* handle = stream.native_handle();
+  return handle != nullptr ? handle : reinterpret_cast<void*>(uintptr_t{0x1});
 }
 
 // The store key of the group's unique id. The store is already the group's PrefixStore; the
@@ -54,10 +67,12 @@ MicsBackend::MicsBackend(const c10::intrusive_ptr<c10d::Store>& store, int rank,
   mics_config config = MICS_CONFIG_INITIALIZER;
   config.timeout_ms = static_cast<int>(std::min<int64_t>(timeout.count(), INT_MAX));
   check(mics_comm_init_rank_config(&comm_, size, id, rank, &config), "init");
+  shared_comm_->comm = comm_;
   try {
     check(mics_comm_topology(comm_, &node_, &nnodes_, &local_rank_, &local_size_), "init");
     progress_ = std::make_unique<ProgressThread>();
   } catch (...) {
+    shared_comm_->comm = nullptr;
     mics_comm_destroy(comm_);  // the destructor does not run when the constructor throws
     comm_ = nullptr;
     throw;
@@ -78,6 +93,10 @@ void MicsBackend::shutdown() {
     progress_->shutdown(timeout_, [this] { mics_comm_abort(comm_); });
   }
   if (comm_ != nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(shared_comm_->mutex);  // outliving works stop asking
+      shared_comm_->comm = nullptr;
+    }
     mics_comm_destroy(comm_);
     comm_ = nullptr;
   }
@@ -97,24 +116,49 @@ void MicsBackend::check(mics_result_t result, const char* method) const {
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::enqueue(c10d::OpType type, const char* method,
                                                     std::vector<at::Tensor> outputs,
+                                                    std::vector<at::Tensor> inputs,
                                                     std::chrono::milliseconds op_timeout,
                                                     Body body) {
   TORCH_CHECK(comm_ != nullptr, "mics backend: ", method, " on ", description_,
               " after the process group was shut down");
+  std::vector<at::Tensor> all = outputs;
+  all.insert(all.end(), inputs.begin(), inputs.end());
+  const c10::Device device = common_device(all, method);
+  if (device.is_cuda()) {
+    return run_on_stream(type, method, device, std::move(outputs), std::move(all), body);
+  }
   auto work = c10::make_intrusive<MicsWork>(rank_, type, c10::str(method, " on ", description_),
-                                            std::move(outputs), op_timeout, std::move(body));
+                                            std::move(outputs), op_timeout,
+                                            [body = std::move(body)] { body(nullptr); });
   progress_->enqueue(work);
   return work;
 }
 
+c10::intrusive_ptr<c10d::Work> MicsBackend::run_on_stream(c10d::OpType type, const char* method,
+                                                          c10::Device device,
+                                                          std::vector<at::Tensor> outputs,
+                                                          std::vector<at::Tensor> keep_alive,
+                                                          const Body& body) {
+  c10::DeviceGuard device_guard(device);
+  const c10::impl::VirtualGuardImpl impl(device.type());
+  const c10::Stream stream = impl.getStream(device);
+  // The body's ATen ops (PREMUL_SUM's scaling, the list forms' copies) and the mics calls are
+  // all ordered on `stream`; its temporaries go back to the caching allocator at once, which is
+  // safe because the allocator reuses them only for later work on the same stream. The mics
+  // call goes after the CPU-tensor works queued before it (one call order per communicator).
+  progress_->run_inline([&] { body(mics_stream_handle(stream)); });
+  return c10::make_intrusive<StreamWork>(rank_, type, c10::str(method, " on ", description_),
+                                         device, stream, std::move(outputs), std::move(keep_alive),
+                                         shared_comm_);
+}
+
 void MicsBackend::run_allgather(const at::Tensor& input, const at::Tensor& output,
-                                const char* method) const {
+                                const char* method, void* stream) const {
   const auto type = to_mics_type(input, method);
   // Across nodes the MiCS hierarchical allgather (rail rings, then the node ring) wins; on
   // one node both are the same ring.
   const auto allgather = nnodes_ > 1 ? mics_hier_allgather : mics_allgather;
-  check(allgather(input.data_ptr(), output.data_ptr(), input.numel(), type, comm_, nullptr),
-        method);
+  check(allgather(input.data_ptr(), output.data_ptr(), input.numel(), type, comm_, stream), method);
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::broadcast(std::vector<at::Tensor>& tensors,
@@ -127,11 +171,12 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::broadcast(std::vector<at::Tensor>& t
   TORCH_CHECK(opts.rootTensor == 0, "mics backend: broadcast: rootTensor must be 0");
   at::Tensor tensor = tensors[0];
   const int root = static_cast<int>(opts.rootRank);
-  return enqueue(c10d::OpType::BROADCAST, method, {tensor}, opts.timeout, [=, this] {
-    check(mics_broadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
-                         to_mics_type(tensor, method), root, comm_, nullptr),
-          method);
-  });
+  return enqueue(c10d::OpType::BROADCAST, method, {tensor}, {}, opts.timeout,
+                 [=, this](void* stream) {
+                   check(mics_broadcast(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
+                                        to_mics_type(tensor, method), root, comm_, stream),
+                         method);
+                 });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::allreduce(std::vector<at::Tensor>& tensors,
@@ -142,12 +187,13 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::allreduce(std::vector<at::Tensor>& t
   TORCH_CHECK(!opts.sparseIndices.has_value(), "mics backend: allreduce: sparse not supported");
   at::Tensor tensor = tensors[0];
   const ReduceSpec spec = to_reduce_spec(opts.reduceOp, tensor.scalar_type(), method);
-  return enqueue(c10d::OpType::ALLREDUCE, method, {tensor}, opts.timeout, [=, this] {
-    if (spec.premul_factor) tensor.mul_(*spec.premul_factor);
-    check(mics_allreduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
-                         to_mics_type(tensor, method), spec.op, comm_, nullptr),
-          method);
-  });
+  return enqueue(c10d::OpType::ALLREDUCE, method, {tensor}, {}, opts.timeout,
+                 [=, this](void* stream) {
+                   if (spec.premul_factor) tensor.mul_(*spec.premul_factor);
+                   check(mics_allreduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
+                                        to_mics_type(tensor, method), spec.op, comm_, stream),
+                         method);
+                 });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::allreduce_coalesced(
@@ -158,15 +204,16 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::allreduce_coalesced(
     check_tensor(tensor, method, "tensor");
     specs.push_back(to_reduce_spec(opts.reduceOp, tensor.scalar_type(), method));
   }
-  return enqueue(c10d::OpType::ALLREDUCE_COALESCED, method, tensors, opts.timeout, [=, this] {
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      const at::Tensor& tensor = tensors[i];
-      if (specs[i].premul_factor) tensor.mul_(*specs[i].premul_factor);
-      check(mics_allreduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
-                           to_mics_type(tensor, method), specs[i].op, comm_, nullptr),
-            method);
-    }
-  });
+  return enqueue(c10d::OpType::ALLREDUCE_COALESCED, method, tensors, {}, opts.timeout,
+                 [=, this](void* stream) {
+                   for (size_t i = 0; i < tensors.size(); ++i) {
+                     const at::Tensor& tensor = tensors[i];
+                     if (specs[i].premul_factor) tensor.mul_(*specs[i].premul_factor);
+                     check(mics_allreduce(tensor.data_ptr(), tensor.data_ptr(), tensor.numel(),
+                                          to_mics_type(tensor, method), specs[i].op, comm_, stream),
+                           method);
+                   }
+                 });
 }
 
 namespace {
@@ -187,8 +234,8 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::_allgather_base(at::Tensor& output, 
                                                             const c10d::AllgatherOptions& opts) {
   const char* method = "_allgather_base";
   check_flat_pair(output, input, size_, method, "output", "input");
-  return enqueue(c10d::OpType::_ALLGATHER_BASE, method, {output}, opts.timeout,
-                 [=, this] { run_allgather(input, output, method); });
+  return enqueue(c10d::OpType::_ALLGATHER_BASE, method, {output}, {input}, opts.timeout,
+                 [=, this](void* stream) { run_allgather(input, output, method, stream); });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::allgather_into_tensor_coalesced(
@@ -200,11 +247,12 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::allgather_into_tensor_coalesced(
   for (size_t i = 0; i < inputs.size(); ++i) {
     check_flat_pair(outputs[i], inputs[i], size_, method, "output", "input");
   }
-  return enqueue(c10d::OpType::COALESCED, method, outputs, opts.timeout, [=, this] {
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      run_allgather(inputs[i], outputs[i], method);
-    }
-  });
+  return enqueue(c10d::OpType::COALESCED, method, outputs, inputs, opts.timeout,
+                 [=, this](void* stream) {
+                   for (size_t i = 0; i < inputs.size(); ++i) {
+                     run_allgather(inputs[i], outputs[i], method, stream);
+                   }
+                 });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::allgather(std::vector<std::vector<at::Tensor>>& outputs,
@@ -225,13 +273,14 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::allgather(std::vector<std::vector<at
     TORCH_CHECK(output.sizes() == input.sizes(), "mics backend: allgather: output shape ",
                 shape_string(output), " differs from input shape ", shape_string(input));
   }
-  return enqueue(c10d::OpType::ALLGATHER, method, output_list, opts.timeout, [=, this] {
-    const at::Tensor flat = at::empty({input.numel() * size_}, input.options());
-    run_allgather(input, flat, method);
-    for (int r = 0; r < size_; ++r) {
-      output_list[r].view({-1}).copy_(flat.narrow(0, r * input.numel(), input.numel()));
-    }
-  });
+  return enqueue(
+      c10d::OpType::ALLGATHER, method, output_list, {input}, opts.timeout, [=, this](void* stream) {
+        const at::Tensor flat = at::empty({input.numel() * size_}, input.options());
+        run_allgather(input, flat, method, stream);
+        for (int r = 0; r < size_; ++r) {
+          output_list[r].view({-1}).copy_(flat.narrow(0, r * input.numel(), input.numel()));
+        }
+      });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::_reduce_scatter_base(
@@ -239,12 +288,13 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::_reduce_scatter_base(
   const char* method = "_reduce_scatter_base";
   check_flat_pair(input, output, size_, method, "input", "output");
   const ReduceSpec spec = to_reduce_spec(opts.reduceOp, input.scalar_type(), method);
-  return enqueue(c10d::OpType::_REDUCE_SCATTER_BASE, method, {output}, opts.timeout, [=, this] {
-    const at::Tensor source = apply_premul(input, spec);
-    check(mics_reduce_scatter(source.data_ptr(), output.data_ptr(), output.numel(),
-                              to_mics_type(output, method), spec.op, comm_, nullptr),
-          method);
-  });
+  return enqueue(c10d::OpType::_REDUCE_SCATTER_BASE, method, {output}, {input}, opts.timeout,
+                 [=, this](void* stream) {
+                   const at::Tensor source = apply_premul(input, spec);
+                   check(mics_reduce_scatter(source.data_ptr(), output.data_ptr(), output.numel(),
+                                             to_mics_type(output, method), spec.op, comm_, stream),
+                         method);
+                 });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::reduce_scatter_tensor_coalesced(
@@ -258,14 +308,15 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::reduce_scatter_tensor_coalesced(
     check_flat_pair(inputs[i], outputs[i], size_, method, "input", "output");
     specs.push_back(to_reduce_spec(opts.reduceOp, inputs[i].scalar_type(), method));
   }
-  return enqueue(c10d::OpType::COALESCED, method, outputs, opts.timeout, [=, this] {
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const at::Tensor source = apply_premul(inputs[i], specs[i]);
-      check(mics_reduce_scatter(source.data_ptr(), outputs[i].data_ptr(), outputs[i].numel(),
-                                to_mics_type(outputs[i], method), specs[i].op, comm_, nullptr),
-            method);
-    }
-  });
+  return enqueue(
+      c10d::OpType::COALESCED, method, outputs, inputs, opts.timeout, [=, this](void* stream) {
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          const at::Tensor source = apply_premul(inputs[i], specs[i]);
+          check(mics_reduce_scatter(source.data_ptr(), outputs[i].data_ptr(), outputs[i].numel(),
+                                    to_mics_type(outputs[i], method), specs[i].op, comm_, stream),
+                method);
+        }
+      });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::reduce_scatter(
@@ -286,19 +337,20 @@ c10::intrusive_ptr<c10d::Work> MicsBackend::reduce_scatter(
                 shape_string(input), " differs from output shape ", shape_string(output));
   }
   const ReduceSpec spec = to_reduce_spec(opts.reduceOp, output.scalar_type(), method);
-  return enqueue(c10d::OpType::REDUCE_SCATTER, method, {output}, opts.timeout, [=, this] {
-    std::vector<at::Tensor> flat_inputs;
-    for (const auto& input : input_list) flat_inputs.push_back(input.view({-1}));
-    const at::Tensor source = apply_premul(at::cat(flat_inputs), spec);
-    check(mics_reduce_scatter(source.data_ptr(), output.data_ptr(), output.numel(),
-                              to_mics_type(output, method), spec.op, comm_, nullptr),
-          method);
-  });
+  return enqueue(c10d::OpType::REDUCE_SCATTER, method, {output}, input_list, opts.timeout,
+                 [=, this](void* stream) {
+                   std::vector<at::Tensor> flat_inputs;
+                   for (const auto& input : input_list) flat_inputs.push_back(input.view({-1}));
+                   const at::Tensor source = apply_premul(at::cat(flat_inputs), spec);
+                   check(mics_reduce_scatter(source.data_ptr(), output.data_ptr(), output.numel(),
+                                             to_mics_type(output, method), spec.op, comm_, stream),
+                         method);
+                 });
 }
 
 c10::intrusive_ptr<c10d::Work> MicsBackend::barrier(const c10d::BarrierOptions& opts) {
-  return enqueue(c10d::OpType::BARRIER, "barrier", {}, opts.timeout,
-                 [this] { check(mics_barrier(comm_), "barrier"); });
+  return enqueue(c10d::OpType::BARRIER, "barrier", {}, {}, opts.timeout,
+                 [this](void*) { check(mics_barrier(comm_), "barrier"); });
 }
 
 }  // namespace mics_torch

@@ -1,9 +1,11 @@
 // MicsBackend: the c10d::Backend behind torch.distributed's "mics" backend. One mics
 // communicator per process group, bootstrapped through the group's c10d store; every
 // collective is checked on the calling thread, then queued to a progress thread that runs the
-// mics call and completes the returned Work. CPU tensors only (the mics CUDA data path is not
-// built yet). Methods c10d has but mics lacks (send/recv, gather, scatter, alltoall, reduce)
-// keep c10d::Backend's behaviour: "Backend mics does not support <method>".
+// mics call and completes the returned Work. CUDA tensors take the mics device-buffer path
+// instead: the call is enqueued on the current CUDA stream from the calling thread and returns
+// a StreamWork (see stream_work.h), after the queued CPU works. Methods c10d has but mics lacks
+// (send/recv, gather, scatter, alltoall, reduce) keep c10d::Backend's behaviour: "Backend mics does
+// not support <method>".
 #pragma once
 
 #include <mics/mics.h>
@@ -16,6 +18,7 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <vector>
 
+#include "stream_work.h"
 #include "work.h"
 
 namespace mics_torch {
@@ -70,14 +73,26 @@ class MicsBackend final : public c10d::Backend {
   const std::string& describe() const { return description_; }
 
  private:
-  using Body = std::function<void()>;
+  // Runs the mics call(s) of one collective; stream: NULL for CPU tensors, else the CUDA stream
+  // to enqueue on (the body passes it to every mics call).
+  using Body = std::function<void(void* stream)>;
+  // CPU tensors: queues body to the progress thread (a MicsWork). CUDA tensors (all on one
+  // device, else it raises): run_on_stream. inputs are only kept alive and device-checked.
   c10::intrusive_ptr<c10d::Work> enqueue(c10d::OpType type, const char* method,
                                          std::vector<at::Tensor> outputs,
+                                         std::vector<at::Tensor> inputs,
                                          std::chrono::milliseconds op_timeout, Body body);
+  // Calling thread: runs body on the current stream of `device` once the queued CPU works have
+  // run, and returns a StreamWork holding keep_alive; the host does not wait for the GPU.
+  c10::intrusive_ptr<c10d::Work> run_on_stream(c10d::OpType type, const char* method,
+                                               c10::Device device, std::vector<at::Tensor> outputs,
+                                               std::vector<at::Tensor> keep_alive,
+                                               const Body& body);
   // Raises DistBackendError with mics' own message when result is not MICS_SUCCESS.
   void check(mics_result_t result, const char* method) const;
   // Progress thread: allgather of count elements, hierarchical when the group spans nodes.
-  void run_allgather(const at::Tensor& input, const at::Tensor& output, const char* method) const;
+  void run_allgather(const at::Tensor& input, const at::Tensor& output, const char* method,
+                     void* stream) const;
 
   const std::chrono::milliseconds timeout_;
   const std::string group_id_;
@@ -85,6 +100,8 @@ class MicsBackend final : public c10d::Backend {
   mics_comm_t comm_ = nullptr;
   int node_ = 0, nnodes_ = 1, local_rank_ = 0, local_size_ = 1;
   std::unique_ptr<ProgressThread> progress_;
+  // comm_ for StreamWorks, which may outlive the backend; cleared before comm_ is destroyed.
+  std::shared_ptr<SharedComm> shared_comm_ = std::make_shared<SharedComm>();
 };
 
 }  // namespace mics_torch

@@ -33,7 +33,7 @@ PYBIND11_MODULE(_mics_torch, m) {
   py::class_<mics_torch::MicsBackend, c10d::Backend, c10::intrusive_ptr<mics_torch::MicsBackend>>(
       m, "MicsBackend",
       "c10d backend over a mics communicator; collectives on CPU tensors run on a progress "
-      "thread in issue order.")
+      "thread in issue order, those on CUDA tensors are enqueued on the current stream.")
       .def(py::init([](const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
                        double timeout_seconds, const std::string& group_id,
                        const std::vector<int64_t>& global_ranks) {

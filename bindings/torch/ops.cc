@@ -85,11 +85,9 @@ void check_tensor(const at::Tensor& tensor, const char* method, const char* what
   TORCH_CHECK(tensor.defined(), "mics backend: ", method, ": ", what, " is an undefined tensor");
   TORCH_CHECK(tensor.layout() == at::kStrided, "mics backend: ", method, ": ", what,
               " must be a dense (strided) tensor, not ", tensor.layout());
-  TORCH_CHECK(!tensor.is_cuda(), "mics backend: ", method, ": ", what,
-              " is a CUDA tensor; the mics CUDA data path is not supported yet (use CPU tensors, "
-              "or backend=\"cpu:mics,cuda:nccl\")");
-  TORCH_CHECK(tensor.device().is_cpu(), "mics backend: ", method, ": ", what, " is on device ",
-              tensor.device(), "; only CPU tensors are supported");
+  TORCH_CHECK(tensor.device().is_cpu() || tensor.device().is_cuda(), "mics backend: ", method, ": ",
+              what, " is on device ", tensor.device(), "; only CPU and CUDA tensors are ",
+              "supported");
   TORCH_CHECK(tensor.is_contiguous(), "mics backend: ", method, ": ", what,
               " must be contiguous (shape ", shape_string(tensor), ", strides ", tensor.strides(),
               "); call .contiguous() first");
@@ -107,6 +105,17 @@ void check_same_kind(const std::vector<at::Tensor>& tensors, const at::Tensor& r
                 "[", i, "] is on ", tensors[i].device(), " but expected ", reference.device(),
                 " (mixed devices)");
   }
+}
+
+c10::Device common_device(const std::vector<at::Tensor>& tensors, const char* method) {
+  if (tensors.empty()) return c10::Device(c10::kCPU);
+  const c10::Device device = tensors[0].device();
+  for (size_t i = 1; i < tensors.size(); ++i) {
+    TORCH_CHECK(tensors[i].device() == device, "mics backend: ", method, ": its tensors are on ",
+                device, " and ", tensors[i].device(), "; one call takes tensors of one device ",
+                "(all CPU, or all on one CUDA device)");
+  }
+  return device;
 }
 
 void check_single(const std::vector<at::Tensor>& tensors, const char* method, const char* what) {

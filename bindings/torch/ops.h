@@ -26,11 +26,13 @@ struct ReduceSpec {
 // PREMUL_SUM is accepted for floating dtypes only (its factor is a real number).
 ReduceSpec to_reduce_spec(const c10d::ReduceOp& op, at::ScalarType dtype, const char* method);
 
-// Raises unless the tensor is a dense, contiguous CPU tensor of a dtype mics supports.
+// Raises unless the tensor is a dense, contiguous CPU or CUDA tensor of a dtype mics supports.
 void check_tensor(const at::Tensor& tensor, const char* method, const char* what);
 // Raises unless every tensor has the same dtype and device as the first (named in messages).
 void check_same_kind(const std::vector<at::Tensor>& tensors, const at::Tensor& reference,
                      const char* method, const char* what);
+// The device of every tensor of a call (CPU when there are none); raises on mixed devices.
+c10::Device common_device(const std::vector<at::Tensor>& tensors, const char* method);
 // Raises unless list holds exactly one tensor (mics takes one tensor per rank per call).
 void check_single(const std::vector<at::Tensor>& tensors, const char* method, const char* what);
 

@@ -6,6 +6,21 @@
 #include <utility>
 
 namespace mics_torch {
+namespace {
+// Lets go of the GIL for its lifetime when the calling thread holds it.
+class GilRelease {
+ public:
+  GilRelease() : saved_(Py_IsInitialized() && PyGILState_Check() ? PyEval_SaveThread() : nullptr) {}
+  ~GilRelease() {
+    if (saved_ != nullptr) PyEval_RestoreThread(saved_);
+  }
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+
+ private:
+  PyThreadState* saved_;
+};
+}  // namespace
 
 MicsWork::MicsWork(int rank, c10d::OpType type, std::string description,
                    std::vector<at::Tensor> outputs, std::chrono::milliseconds timeout,
@@ -96,7 +111,7 @@ void ProgressThread::enqueue(c10::intrusive_ptr<MicsWork> work) {
 void ProgressThread::loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    wake_.wait(lock, [this] { return (stopping_ || !queue_.empty()) && !inline_running_; });
     if (queue_.empty()) break;  // stopping and drained
     auto work = std::move(queue_.front());
     queue_.pop_front();
@@ -110,22 +125,6 @@ void ProgressThread::loop() {
   }
 }
 
-namespace {
-// Lets go of the GIL for its lifetime when the calling thread holds it.
-class GilRelease {
- public:
-  GilRelease() : saved_(Py_IsInitialized() && PyGILState_Check() ? PyEval_SaveThread() : nullptr) {}
-  ~GilRelease() {
-    if (saved_ != nullptr) PyEval_RestoreThread(saved_);
-  }
-  GilRelease(const GilRelease&) = delete;
-  GilRelease& operator=(const GilRelease&) = delete;
-
- private:
-  PyThreadState* saved_;
-};
-}  // namespace
-
 void ProgressThread::shutdown(std::chrono::milliseconds grace,
                               const std::function<void()>& on_overdue) {
   GilRelease no_gil;
@@ -133,14 +132,39 @@ void ProgressThread::shutdown(std::chrono::milliseconds grace,
     std::unique_lock<std::mutex> lock(mutex_);
     stopping_ = true;
     wake_.notify_all();
-    const bool drained =
-        idle_.wait_for(lock, grace, [this] { return queue_.empty() && !running_work_; });
+    const bool drained = idle_.wait_for(
+        lock, grace, [this] { return queue_.empty() && !running_work_ && !inline_running_; });
     if (!drained) {
       lock.unlock();
       on_overdue();
     }
   }
   if (thread_.joinable()) thread_.join();
+}
+
+void ProgressThread::run_inline(const std::function<void()>& fn) {
+  {
+    GilRelease no_gil;
+    std::unique_lock<std::mutex> lock(mutex_);
+    idle_.wait(lock, [this] {
+      return stopping_ || (queue_.empty() && !running_work_ && !inline_running_);
+    });
+    TORCH_CHECK(!stopping_, "mics backend: the process group was shut down");
+    inline_running_ = true;
+  }
+  // Resets the flag and lets the thread (and other inline callers) go, also when fn throws.
+  struct Release {
+    ProgressThread* self;
+    ~Release() {
+      {
+        std::lock_guard<std::mutex> lock(self->mutex_);
+        self->inline_running_ = false;
+      }
+      self->wake_.notify_all();
+      self->idle_.notify_all();
+    }
+  } release{this};
+  fn();
 }
 
 }  // namespace mics_torch

@@ -66,6 +66,11 @@ class ProgressThread {
 
   // Raises if the thread is shut down.
   void enqueue(c10::intrusive_ptr<MicsWork> work);
+  // Runs fn on the calling thread once every queued work has run, with the thread held idle
+  // until fn returns, so calls on the communicator keep the order in which they were issued
+  // (used for device-buffer calls, which only enqueue on a CUDA stream). Releases the GIL while
+  // it waits; raises if the thread is shut down; fn's exception propagates.
+  void run_inline(const std::function<void()>& fn);
   // Refuses new work, lets the queue drain for up to `grace`, then calls `on_overdue` (which must
   // make the running and queued works fail fast, e.g. abort the communicator) and joins.
   // Idempotent; releases the GIL while it waits (a Future callback may need it).
@@ -79,6 +84,7 @@ class ProgressThread {
   std::condition_variable idle_;  // queue drained
   std::deque<c10::intrusive_ptr<MicsWork>> queue_;
   bool running_work_ = false;
+  bool inline_running_ = false;  // run_inline's fn is running: start no queued work
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -130,6 +130,13 @@ else
   timeout 180 "$full/perf/device_collectives_bench" ${MICS_GPU_DEVICE_BENCH_ARGS:-} \
     --json "$build/device_bench.json" 2>&1 | tee -a "$log"
   say "device bench: exit ${PIPESTATUS[0]}"
+  # Torch backend tests (test_cuda.py: CUDA tensors) when MICS_GPU_TORCH_PYTHON has torch.
+  if [[ -n "${MICS_GPU_TORCH_PYTHON:-}" ]]; then
+    { cmake "$full" -DMICS_BUILD_TORCH=ON -DMICS_TORCH_PYTHON="$MICS_GPU_TORCH_PYTHON" &&
+      cmake --build "$full" -j "$jobs" --target _mics_torch &&
+      ctest --test-dir "$full" -L torch --output-on-failure; } >>"$log" 2>&1 || full_rc=1
+    say "torch tests (ctest -L torch): exit $full_rc"
+  fi
 fi
 
 # ---- summary ----

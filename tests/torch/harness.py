@@ -29,6 +29,9 @@ import torch.multiprocessing as mp  # noqa: E402
 import mics.torch  # noqa: E402,F401  (registers backend "mics")
 
 TIMEOUT = datetime.timedelta(seconds=60)
+# Device of the tensors the shared test bodies create ("cpu"; test_cuda.py sets "cuda" in each
+# spawned process). Inputs are generated on the CPU, then moved there.
+DEVICE = "cpu"
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.int64, torch.int32, torch.float64,
           torch.int8, torch.uint8]
@@ -95,7 +98,8 @@ def case_input(seed, case, rank, numel, dtype, low=-8, high=9):
     generator = torch.Generator().manual_seed(zlib.crc32(key))
     if dtype == torch.uint8:
         low = max(low, 0)
-    return torch.randint(low, high, (numel,), generator=generator, dtype=torch.int64).to(dtype)
+    values = torch.randint(low, high, (numel,), generator=generator, dtype=torch.int64)
+    return values.to(dtype).to(DEVICE)
 
 
 def value_range(op_name, world):

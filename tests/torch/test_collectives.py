@@ -77,7 +77,7 @@ def test_reductions(check, groups, rank, world, seed, dtype, count):
         want = full[rank * count:(rank + 1) * count]
 
         def reduce_scatter_tensor(group):
-            out = torch.empty(count, dtype=dtype)
+            out = torch.empty(count, dtype=dtype, device=harness.DEVICE)
             source = big[rank].clone()
             rs_single(out, source, op, group=group)
             check.equal(source, big[rank], "reduce_scatter_tensor left its input alone")
@@ -90,7 +90,8 @@ def test_reductions(check, groups, rank, world, seed, dtype, count):
         want2 = harness.reduce_exact(big2, op_name, premul).view(world, count + 2)[rank]
 
         def reduce_scatter_coalesced(group):
-            out1, out2 = torch.empty(count, dtype=dtype), torch.empty(count + 2, dtype=dtype)
+            out1 = torch.empty(count, dtype=dtype, device=harness.DEVICE)
+            out2 = torch.empty(count + 2, dtype=dtype, device=harness.DEVICE)
             with dist._coalescing_manager(group=group):
                 rs_single(out1, big[rank], op, group=group)
                 rs_single(out2, big2[rank], op, group=group)
@@ -104,7 +105,7 @@ def test_reductions(check, groups, rank, world, seed, dtype, count):
         full = harness.reduce_exact(pieces, op_name, premul).view(world, 2, count)
 
         def reduce_scatter_list(group):
-            out = torch.empty(2, count, dtype=dtype)
+            out = torch.empty(2, count, dtype=dtype, device=harness.DEVICE)
             dist.reduce_scatter(out, list(pieces[rank].view(world, 2, count).unbind(0)), op,
                                 group=group)
             return [out]
@@ -120,13 +121,13 @@ def test_gathers(check, groups, rank, world, seed, dtype, count):
     want, want_y = torch.cat(xs), torch.cat(ys)
 
     def all_gather_into_tensor(group):
-        out = torch.empty(count * world, dtype=dtype)
+        out = torch.empty(count * world, dtype=dtype, device=harness.DEVICE)
         ag_single(out, xs[rank], group=group)
         return [out]
     call_both(check, groups, case, "_allgather_base", dtype, "-", all_gather_into_tensor, [want])
 
     def all_gather_in_place(group):  # FSDP's form: the input is this rank's slot of the output
-        out = torch.zeros(count * world, dtype=dtype)
+        out = torch.zeros(count * world, dtype=dtype, device=harness.DEVICE)
         out[rank * count:(rank + 1) * count] = xs[rank]
         ag_single(out, out[rank * count:(rank + 1) * count], group=group)
         return [out]
@@ -134,14 +135,14 @@ def test_gathers(check, groups, rank, world, seed, dtype, count):
               [want])
 
     def all_gather_list(group):
-        outs = [torch.empty(count, dtype=dtype) for _ in range(world)]
+        outs = [torch.empty(count, dtype=dtype, device=harness.DEVICE) for _ in range(world)]
         dist.all_gather(outs, xs[rank], group=group)
         return outs
     call_both(check, groups, case, "allgather", dtype, "-", all_gather_list, xs)
 
     def all_gather_coalesced(group):
-        out1 = torch.empty(count * world, dtype=dtype)
-        out2 = torch.empty((count + 5) * world, dtype=dtype)
+        out1 = torch.empty(count * world, dtype=dtype, device=harness.DEVICE)
+        out2 = torch.empty((count + 5) * world, dtype=dtype, device=harness.DEVICE)
         with dist._coalescing_manager(group=group):
             ag_single(out1, xs[rank], group=group)
             ag_single(out2, ys[rank], group=group)

@@ -32,14 +32,14 @@ def run_group(check, seed, ranks, groups, label):
                     t = xs[me].clone()
                     dist.all_reduce(t, op, group=group)
                     check.equal(t, full, "%s allreduce (%s)" % (name, case))
-                    out = torch.empty(count, dtype=dtype)
+                    out = torch.empty(count, dtype=dtype, device=harness.DEVICE)
                     rs_single(out, xs[me], op, group=group)
                     check.equal(out, full[me * count:(me + 1) * count],
                                 "%s reduce_scatter_tensor (%s)" % (name, case))
             case = "%s/%s/%d/gather" % (label, dtype, count)
             xs = [harness.case_input(seed, case, r, count, dtype) for r in ranks]
             for name, group in groups:
-                out = torch.empty(count * n, dtype=dtype)
+                out = torch.empty(count * n, dtype=dtype, device=harness.DEVICE)
                 ag_single(out, xs[me], group=group)
                 check.equal(out, torch.cat(xs), "%s all_gather_into_tensor (%s)" % (name, case))
                 root = n - 1

@@ -2,7 +2,7 @@
 
     import torch.distributed as dist
     import mics.torch  # noqa: F401
-    dist.init_process_group("mics")                      # every device type mics serves
+    dist.init_process_group("mics")                      # CPU and CUDA tensors
     dist.init_process_group("cpu:mics,cuda:nccl")        # mics for CPU tensors only
     dist.new_group([0, 2], backend="mics")               # subgroups get their own communicator
 
