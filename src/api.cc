@@ -12,6 +12,7 @@
 #include "src/comm.h"
 #include "src/group.h"
 #include "src/op.h"
+#include "src/reduce/reduce.h"
 
 #define MICS_API extern "C" __attribute__((visibility("default")))
 
@@ -193,26 +194,7 @@ MICS_API mics_result_t mics_get_version(int* version) {
   return MICS_SUCCESS;
 }
 
-MICS_API size_t mics_type_size(mics_datatype_t type) {
-  switch (type) {
-    case MICS_INT8:
-    case MICS_UINT8:
-      return 1;
-    case MICS_FLOAT16:
-    case MICS_BFLOAT16:
-      return 2;
-    case MICS_INT32:
-    case MICS_UINT32:
-    case MICS_FLOAT32:
-      return 4;
-    case MICS_INT64:
-    case MICS_UINT64:
-    case MICS_FLOAT64:
-      return 8;
-    default:
-      return 0;
-  }
-}
+MICS_API size_t mics_type_size(mics_datatype_t type) { return mics::type_size(type); }
 
 MICS_API mics_result_t mics_get_unique_id(mics_unique_id* id) {
   mics::clear_thread_error();

@@ -200,6 +200,12 @@ constexpr bool kIsHalf = std::is_same_v<T, Half>;
 
 }  // namespace
 
+size_t type_size(mics_datatype_t type) {
+  size_t size = 0;
+  VisitType(type, [&](auto t) { size = sizeof(typename decltype(t)::Src); });
+  return size;
+}
+
 size_t wire_type_size(mics_datatype_t type) {
   size_t size = 0;
   VisitType(type, [&](auto t) { size = sizeof(typename decltype(t)::Wire); });

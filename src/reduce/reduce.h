@@ -28,6 +28,9 @@
 
 namespace mics {
 
+// Bytes per element of `type` (what mics_type_size returns); 0 for an invalid type.
+size_t type_size(mics_datatype_t type);
+
 // Bytes per element of the wire type of `type`; 0 for an invalid type.
 size_t wire_type_size(mics_datatype_t type);
 

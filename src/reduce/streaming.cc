@@ -19,28 +19,6 @@ namespace mics {
 namespace {
 
 #if defined(__x86_64__)
-// Bytes per element of the user type (the kernels' library, built without the C API).
-size_t element_size(mics_datatype_t type) {
-  switch (type) {
-    case MICS_INT8:
-    case MICS_UINT8:
-      return 1;
-    case MICS_FLOAT16:
-    case MICS_BFLOAT16:
-      return 2;
-    case MICS_INT32:
-    case MICS_UINT32:
-    case MICS_FLOAT32:
-      return 4;
-    case MICS_INT64:
-    case MICS_UINT64:
-    case MICS_FLOAT64:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
 void stream_copy(char* dst, const char* src, size_t bytes) {
   size_t head = std::min(bytes, (16 - reinterpret_cast<uintptr_t>(dst) % 16) % 16);
   memcpy(dst, src, head);
@@ -64,7 +42,7 @@ void stream_copy(char* dst, const char* src, size_t bytes) {
 void reduce_to_final_streaming(mics_datatype_t type, mics_redop_t op, void* dst,
                                const void* in_wire, const void* src, size_t n, int nranks) {
 #if defined(__x86_64__)
-  const size_t esize = element_size(type), wsize = wire_type_size(type);
+  const size_t esize = type_size(type), wsize = wire_type_size(type);
   if (dst == src || esize == 0 || wsize == 0) {
     reduce_to_final(type, op, dst, in_wire, src, n, nranks);
     return;
