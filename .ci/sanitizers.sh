@@ -55,7 +55,13 @@ TSAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
 # single-threaded process: nothing for TSan to check that the tests that stay
 # (multi-node shapes, grad sync, groups, faults, abort from another thread,
 # the bootstrap root thread, the state dump) do not cover.
-TSAN_EXCLUDE='^Collectives/Matrix\.|^cluster_smoke$|^launcher$'
+# Ranks that are threads of one process (init_all, group and the threads case
+# of the direct-read matrix) map each other's shared-memory segments twice, at
+# two addresses; TSan keys happens-before by address, so the release/acquire
+# pairs on a segment's flags (one alias each side) are invisible to it and it
+# reports the reads they order (docs/RELIABILITY.md). Excluded until the shm
+# transport carries TSan annotations.
+TSAN_EXCLUDE='^Collectives/Matrix\.|^cluster_smoke$|^launcher$|^InitAll\.|^Ranks/InitAllMatrix\.|^Group\.|^Ranks/DirectMatrix\.SameMatrixOnThreadsOfOneProcess/'
 
 # Debian's libfabric pulls in libinfinipath (PSM), whose constructor installs a
 # SIGSEGV/SIGBUS handler that prints a backtrace and exit(1)s, pre-empting the
