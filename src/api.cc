@@ -313,6 +313,15 @@ MICS_API mics_result_t mics_create_partition_groups(mics_comm_t comm, int partit
 
 namespace {
 
+// Address of this rank's block in buf (the in-place position), computed in
+// integers: buf may be NULL or count absurd here (check_buffers reports both),
+// and pointer arithmetic on those would be undefined.
+const char* rank_block(const void* buf, int rank, size_t count, mics_datatype_t type) {
+  if (buf == nullptr) return nullptr;
+  return reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(buf) +
+                                       static_cast<uintptr_t>(rank) * count * mics_type_size(type));
+}
+
 // The checks both allgather entry points share; `hierarchical` picks the
 // algorithm (mics_hier_allgather asks for it, mics_allgather lets select decide).
 Result checked_allgather(const char* name, bool hierarchical, const void* sendbuf, void* recvbuf,
@@ -323,7 +332,7 @@ Result checked_allgather(const char* name, bool hierarchical, const void* sendbu
   mics::CollOp op = make_op(hierarchical ? mics::OpKind::kHierAllgather : mics::OpKind::kAllgather,
                             comm, sendbuf, recvbuf, sendcount, type, stream);
   if (r == MICS_SUCCESS) {
-    char* in_place = static_cast<char*>(recvbuf) + comm->rank * sendcount * mics_type_size(type);
+    const char* in_place = rank_block(recvbuf, comm->rank, sendcount, type);
     r = check_buffers(
         {name, "sendbuf", sendbuf, sendcount, "recvbuf", recvbuf, sendcount * comm->size, in_place},
         sendcount, type, comm->size, &op);
@@ -355,8 +364,7 @@ MICS_API mics_result_t mics_reduce_scatter(const void* sendbuf, void* recvbuf, s
       make_op(mics::OpKind::kReduceScatter, comm, sendbuf, recvbuf, recvcount, type, stream);
   call.op = op;
   if (r == MICS_SUCCESS) {
-    const char* in_place =
-        static_cast<const char*>(sendbuf) + comm->rank * recvcount * mics_type_size(type);
+    const char* in_place = rank_block(sendbuf, comm->rank, recvcount, type);
     // In place means recvbuf == sendbuf + rank*recvcount: compare from the output's side.
     r = check_buffers({"reduce_scatter", "recvbuf", recvbuf, recvcount, "sendbuf", sendbuf,
                        recvcount * comm->size, in_place},
