@@ -4,7 +4,11 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
+
+#include "src/base/log.h"
 
 namespace mics {
 
@@ -14,14 +18,32 @@ Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine
                   uint64_t* session) {
   if (nranks < 1 || nranks > kMaxRanks)
     return MICS_ERROR(MICS_INVALID_ARGUMENT, "nranks %d is outside [1, %d]", nranks, kMaxRanks);
-  int fd = -1;
-  MICS_CHECK(tcp_connect(id.root, deadline, &fd));
   Hello h{kHelloMagic, kVersion, {}, nranks, rank, sizeof(RankInfo)};
   memcpy(h.secret, id.secret, kSecretBytes);
   Reply r{};
-  Result res = send_all(fd, &h, sizeof(h), deadline);
-  if (res == MICS_SUCCESS) res = send_all(fd, &mine, sizeof(mine), deadline);
-  if (res == MICS_SUCCESS) res = recv_all(fd, &r, sizeof(r), deadline);
+  int fd = -1;
+  Result res = MICS_SUCCESS;
+  // A flood of connections at the root can evict ours before the root has read
+  // our hello (it keeps kMaxPending silent connections and closes the oldest,
+  // without a reply; a rank descheduled between connect and send looks silent).
+  // Closed or reset before the reply: connect again until the deadline. Any
+  // reply, a refusal included, ends the loop; a root that is gone refuses the
+  // connection, which tcp_connect turns into an error at the deadline.
+  for (int attempt = 1;; ++attempt) {
+    MICS_CHECK(tcp_connect(id.root, deadline, &fd));
+    res = send_all(fd, &h, sizeof(h), deadline);
+    if (res == MICS_SUCCESS) res = send_all(fd, &mine, sizeof(mine), deadline);
+    if (res == MICS_SUCCESS) res = recv_all(fd, &r, sizeof(r), deadline);
+    if (res != MICS_REMOTE_ERROR || deadline.expired()) break;
+    close(fd);
+    fd = -1;
+    MICS_LOG_INFO(
+        "bootstrap: rank %d: the root %s closed our connection before replying "
+        "(attempt %d); connecting again",
+        rank, id.root.str().c_str(), attempt);
+    clear_thread_error();
+    std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 1 : 10));
+  }
   if (res == MICS_TIMEOUT) {
     close(fd);
     return MICS_ERROR(MICS_TIMEOUT,
