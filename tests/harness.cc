@@ -22,7 +22,7 @@
 namespace mics_test {
 namespace {
 
-int g_rank = -1;     // rank of this child; -1 in the parent
+int g_rank = -1;  // rank of this child; -1 in the parent
 // Atomic: a child may check from several threads (ranks of mics_comm_init_all).
 std::atomic<int> g_failures{0};  // HCHECK failures in this child
 std::atomic<int> g_printed{0};   // failure messages printed (capped to keep logs readable)
