@@ -11,6 +11,7 @@
 #include "src/base/error.h"
 #include "src/bootstrap.h"
 #include "src/coll/cost_model.h"
+#include "src/coll/direct_block.h"
 #include "src/device.h"
 #include "topo/layout.h"
 #include "transport/connection.h"
@@ -65,6 +66,11 @@ struct mics_comm {
   ~mics_comm();
   std::string last_error;
   uint64_t seq = 0;  // collectives issued on this communicator
+  // The single-copy path (src/coll/direct.cc): the last call in which this rank
+  // read every peer's exposure, and scratch lists reused from call to call.
+  uint64_t direct_read_all_seq = 0;
+  std::vector<int> direct_indices, direct_pending;
+  std::vector<mics::coll::DirectBlock> direct_blocks;
 
   // Subgroups of the hierarchical algorithms, made on first use.
   std::unique_ptr<mics_comm> rail_comm;  // ranks sharing our local rank, one per node

@@ -158,6 +158,34 @@ TEST(StreamingStores, ReduceScatterEveryTypeOpCount) {
       opts);
 }
 
+// Exposures alternate between two lines, and an owner skips waiting for the
+// releases of the line it reuses when its previous call read every peer. Long
+// runs of tiny calls where that shortcut does not apply (broadcasts: the root
+// reads nobody) or does (allgathers), mixed, with a randomly chosen late rank
+// per call, so that owners run ahead of their readers as far as the protocol
+// lets them; every result is checked. 3 ranks: a reader can lag two calls.
+TEST(DirectInline, BackToBackTinyCallsWithLateRanks) {
+  const int n = 3;
+  const uint64_t seed = mics_test::TestSeed();
+  run_ranks(n, [seed](mics_comm_t comm, int rank) {
+    CheckCtx ctx{comm, rank, n};
+    for (uint64_t i = 0; i < 600; ++i) {
+      const uint64_t r = mics_test::Mix64(seed + i);  // the same on every rank
+      if (static_cast<int>(r % n) == rank) usleep(static_cast<useconds_t>((r >> 8) % 300));
+      const size_t count = 1 + (r >> 20) % 8;  // 1..8 bytes: inline
+      const int kind = static_cast<int>((r >> 32) % 4);
+      const bool in_place = (r >> 40) & 1;
+      if (kind == 0)
+        CheckedCollective(ctx, {Coll::kAllgather, MICS_UINT8, MICS_SUM, count, in_place, 0});
+      else if (kind == 3)
+        HCHECK_OK(mics_barrier(comm));
+      else  // broadcasts twice as often: runs of them lap the most
+        CheckedCollective(ctx, {Coll::kBroadcast, MICS_UINT8, MICS_SUM, count, in_place,
+                                static_cast<int>((r >> 48) % n)});
+    }
+  });
+}
+
 constexpr int kVictim = 1;
 constexpr int kDeadPeerTimeoutMs = 20000;
 

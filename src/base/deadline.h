@@ -12,6 +12,7 @@ struct Deadline {
   Clock::time_point at;
 
   static Deadline after_ms(int64_t ms) { return {Clock::now() + std::chrono::milliseconds(ms)}; }
+  static Deadline after_us(int64_t us) { return {Clock::now() + std::chrono::microseconds(us)}; }
   bool expired() const { return Clock::now() >= at; }
   // Milliseconds left, clamped to [0, cap].
   int64_t remaining_ms(int64_t cap = INT32_MAX) const {

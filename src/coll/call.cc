@@ -79,7 +79,7 @@ Result check_other_path(Call& call) {
   const uint64_t seq = call.tag >> 32;
   for (size_t i = 0; i < c->shm_ranks.size(); ++i) {
     if (c->shm_ranks[i] != left) continue;
-    transport::shm::ShmDomain::Exposure e = c->shm->exposure(static_cast<int>(i));
+    transport::shm::ShmDomain::Exposure e = c->shm->exposure(static_cast<int>(i), call.tag);
     if (e.tag >> 32 == seq) MICS_CHECK(check_chunk(call, left, {e.bytes, e.tag, e.shape}, e.bytes));
     transport::ChunkMeta meta;
     if (c->conn[left] && c->conn[left]->recv_slot(&meta) && meta.tag >> 32 == seq)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "src/coll/call.h"
+#include "src/coll/direct_block.h"
 #include "src/comm.h"
 
 namespace mics::coll {
@@ -31,10 +32,6 @@ Result direct_allgather(Call& call, const void* send, void* recv, size_t bytes);
 // Allgather of blocks of any sizes: blocks[r] is where rank r's block goes
 // here; ours is read by the peers from `own` (and copied to blocks[rank].dst
 // when own differs from it).
-struct DirectBlock {
-  char* dst;
-  size_t bytes;
-};
 // copy_inline: the block travels inside the exposure (use_inline).
 Result direct_allgather_blocks(Call& call, const void* own, const std::vector<DirectBlock>& blocks,
                                bool copy_inline);

@@ -45,55 +45,68 @@ bool ShmDomain::peer_reads() const {
   return peer_reads_ == 1;
 }
 
+namespace {
+uint32_t seq_of(uint64_t tag) { return static_cast<uint32_t>(tag >> 32); }
+int line_of(uint64_t tag) { return static_cast<int>(seq_of(tag) & 1); }
+}  // namespace
+
+uint64_t ShmDomain::exposure_to_retire(uint64_t tag) const { return line_tag_[line_of(tag)]; }
+
 void ShmDomain::expose(uint64_t tag, uint64_t shape, const void* addr, size_t bytes,
                        const std::vector<int>& readers, bool copy_inline) {
-  MailboxHeader* h = header(my_index_);
-  h->exposed_shape.store(shape, std::memory_order_relaxed);
-  h->exposed_bytes.store(bytes, std::memory_order_relaxed);
+  const int line = line_of(tag);
+  ExposureLine& x = header(my_index_)->exposures[line];
+  x.shape.store(shape, std::memory_order_relaxed);
+  x.bytes.store(bytes, std::memory_order_relaxed);
   if (copy_inline) {
     uint64_t words[4] = {};
     memcpy(words, addr, std::min(bytes, sizeof(words)));
-    for (int i = 0; i < 4; ++i) h->exposed_inline[i].store(words[i], std::memory_order_relaxed);
-    h->exposed_addr.store(0, std::memory_order_relaxed);
+    for (int i = 0; i < 4; ++i) x.inline_words[i].store(words[i], std::memory_order_relaxed);
+    x.addr.store(0, std::memory_order_relaxed);
   } else {
-    h->exposed_addr.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_relaxed);
+    x.addr.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_relaxed);
   }
-  h->exposed_tag.store(tag, std::memory_order_release);
-  exposed_tag_ = tag;
-  exposed_readers_ = readers;
+  x.tag.store(tag, std::memory_order_release);
+  line_tag_[line] = tag;
+  line_readers_[line] = readers;
   for (int i = 0; i < nlocal_; ++i)
     if (i != my_index_) ring_doorbell(header(i));
 }
 
-int ShmDomain::unreleased_reader(bool await) {
+int ShmDomain::unreleased_reader(uint64_t tag, bool await) {
   // Dekker with release_exposure(): we publish "awaiting" then read the
   // releases; a reader stores its release then reads "awaiting".
   std::atomic<uint32_t>& awaiting = header(my_index_)->awaiting_release;
   if (await || awaiting.load(std::memory_order_relaxed) != 0)  // readers poll this line: no
     awaiting.store(await ? 1 : 0, std::memory_order_seq_cst);  // needless writes
-
-  for (int i : exposed_readers_)
-    if (channel(my_index_, i)->released.load(std::memory_order_seq_cst) != exposed_tag_) return i;
+  if (tag == 0) return -1;
+  // Readers release our exposures in order: a later release covers this one.
+  const int line = line_of(tag);
+  if (line_tag_[line] != tag) return -1;  // not exposed, or already retired
+  for (int i : line_readers_[line]) {
+    const uint64_t released = channel(my_index_, i)->released.load(std::memory_order_seq_cst);
+    if (static_cast<int32_t>(seq_of(released) - seq_of(tag)) < 0) return i;
+  }
   return -1;
 }
 
-ShmDomain::Exposure ShmDomain::exposure(int index) const {
-  const MailboxHeader* h = header(index);
-  // The owner rewrites the fields only for its next operation, which it
-  // starts once every reader released the current one; a reader can still
-  // catch it half-way through publishing the next one (fields new, tag old),
-  // so read until the tag is the same on both sides of the fields. A stable
-  // tag that is the reader's own operation has stable fields.
+ShmDomain::Exposure ShmDomain::exposure(int index, uint64_t tag) const {
+  const ExposureLine& x = header(index)->exposures[line_of(tag)];
+  // The owner rewrites a line for its operation two after this one, which it
+  // starts once every reader released this one; a reader can still catch it
+  // half-way through publishing (fields new, tag old), so read until the tag
+  // is the same on both sides of the fields. A stable tag that is the
+  // reader's own operation has stable fields.
   for (;;) {
     Exposure e;
-    e.tag = h->exposed_tag.load(std::memory_order_acquire);
-    e.shape = h->exposed_shape.load(std::memory_order_relaxed);
-    e.addr = h->exposed_addr.load(std::memory_order_relaxed);
-    e.bytes = h->exposed_bytes.load(std::memory_order_relaxed);
+    e.tag = x.tag.load(std::memory_order_acquire);
+    e.shape = x.shape.load(std::memory_order_relaxed);
+    e.addr = x.addr.load(std::memory_order_relaxed);
+    e.bytes = x.bytes.load(std::memory_order_relaxed);
     for (int i = 0; i < 4; ++i)
-      e.inline_words[i] = h->exposed_inline[i].load(std::memory_order_relaxed);
+      e.inline_words[i] = x.inline_words[i].load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (h->exposed_tag.load(std::memory_order_relaxed) == e.tag) return e;
+    if (x.tag.load(std::memory_order_relaxed) == e.tag) return e;
   }
 }
 

@@ -104,17 +104,27 @@ class ShmDomain {
   // its peers at attach (cross-memory attach, or same process) and published
   // the result; all ranks compute the same answer after the init barrier.
   bool peer_reads() const;
+  // Exposures alternate between two lines by the parity of the operation's
+  // sequence number (tag >> 32): a reader still on operation s never sees the
+  // owner publishing s + 1, and the owner need not wait for the releases of s
+  // before it publishes s + 1, only for those of s - 1 (or whatever last used
+  // the line) before s + 2.
   // Publishes [addr, addr + bytes) for operation tag and rings the peers;
-  // `readers` (local indices) must release it before the next exposure.
+  // `readers` (local indices) release it. The caller first makes sure the
+  // exposure that last used tag's line (exposure_to_retire) is released.
   // inline: copy the bytes into the exposure (bytes <= kInlineBytes).
   void expose(uint64_t tag, uint64_t shape, const void* addr, size_t bytes,
               const std::vector<int>& readers, bool copy_inline);
-  // A reader of our last exposure that has not released it yet, or -1.
-  // await: and ask readers to ring our doorbell when they release (before
-  // sleeping on the doorbell; call again with await = false once done).
-  int unreleased_reader(bool await);
-  // What local peer `index` exposes now (any operation).
-  Exposure exposure(int index) const;
+  // Our exposure that publishing `tag` would overwrite; 0 = none.
+  uint64_t exposure_to_retire(uint64_t tag) const;
+  // A reader of our exposure `tag` that has not released it yet, or -1 (also
+  // when tag is 0 or was overwritten). await: and ask readers to ring our
+  // doorbell when they release (before sleeping on the doorbell; call again
+  // with await = false once done).
+  int unreleased_reader(uint64_t tag, bool await);
+  // What local peer `index` exposes now on the line of operation `tag` (its
+  // own operation `tag`, or an earlier one).
+  Exposure exposure(int index, uint64_t tag) const;
   // Copies [off, off + len) of e (peer `index`'s exposure) into dst. Returns
   // 0 or the errno of the failure (ESRCH: the peer is gone).
   int read_exposed(int index, const Exposure& e, size_t off, size_t len, void* dst) const;
@@ -139,9 +149,9 @@ class ShmDomain {
   std::vector<int> pids_;
   bool unlinked_ = false;
   int64_t spin_us_ = 0;
-  mutable int peer_reads_ = -1;  // agreed answer of peer_reads(), -1 = not computed yet
-  uint64_t exposed_tag_ = 0;     // our last exposure and who must release it
-  std::vector<int> exposed_readers_;
+  mutable int peer_reads_ = -1;    // agreed answer of peer_reads(), -1 = not computed yet
+  uint64_t line_tag_[2] = {0, 0};  // our exposure on each line and who must release it
+  std::vector<int> line_readers_[2];
 };
 
 }  // namespace mics::transport::shm

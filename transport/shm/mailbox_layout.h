@@ -16,6 +16,18 @@ constexpr int kMaxSlots = 16;
 // peer_reads flag values in MailboxHeader.
 constexpr uint32_t kPeerReadsUnknown = 0, kPeerReadsNo = 1, kPeerReadsYes = 2;
 
+// One exposure (ShmDomain::expose), one cache line: a reader polling it gets
+// the tag, the range and inline bytes in one transfer. tag is stored last
+// (release); the other fields are relaxed, ordered by it.
+struct alignas(64) ExposureLine {
+  std::atomic<uint64_t> tag;
+  std::atomic<uint64_t> shape;
+  std::atomic<uint64_t> addr;
+  std::atomic<uint64_t> bytes;
+  std::atomic<uint64_t> inline_words[4];  // the bytes of an inline exposure
+};
+static_assert(sizeof(ExposureLine) == 64, "one cache line");
+
 // Lives at offset 0 of every mailbox. Cache-line separated: the doorbell is
 // hammered by peers, the rest is read-mostly.
 struct alignas(64) MailboxHeader {
@@ -33,13 +45,9 @@ struct alignas(64) MailboxHeader {
   char reason[384];                  // its message, written before `failed` is published
   alignas(64) std::atomic<uint32_t> doorbell;
   std::atomic<uint32_t> waiting;  // the owner is (about to be) asleep in futex_wait
-  // The owner's exposed range; tag is stored last (release), and the owner
-  // changes nothing until every reader has released it.
-  alignas(64) std::atomic<uint64_t> exposed_tag;
-  std::atomic<uint64_t> exposed_shape;  // relaxed: ordered by exposed_tag
-  std::atomic<uint64_t> exposed_addr;
-  std::atomic<uint64_t> exposed_bytes;
-  std::atomic<uint64_t> exposed_inline[4];  // the bytes of an inline exposure
+  // The owner's exposed ranges, alternating by the parity of the operation's
+  // sequence number (ExposureLine).
+  ExposureLine exposures[2];
   // The owner waits for releases: readers ring its doorbell only then (an
   // inline exposure is mostly released long before its owner looks).
   alignas(64) std::atomic<uint32_t> awaiting_release;
