@@ -2,7 +2,7 @@
 // for shared-memory collectives (perf/compare.py turns it into a busbw bound
 // per algorithm; docs/PERFORMANCE.md explains the bound).
 //
-//   memcpy_bound [-s bytes] [-n reps] [-c chunk] [-J out.json]
+//   memcpy_bound [-s bytes] [-n reps] [-c chunk] [-t threads] [-J out.json]
 //
 // Two numbers, each the median over reps (after one untimed pass that
 // touches every page), in GB/s of payload (bytes copied per second):
@@ -11,11 +11,13 @@
 //           as a shared-memory ring moves data (sender into the slot, receiver
 //           out of it), but both copies on this one thread
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -71,11 +73,41 @@ double MedianGBps(size_t bytes, int reps, F&& f) {
   return gbps[gbps.size() / 2];
 }
 
+// Median over reps of the per-thread rate of `threads` threads that each
+// memcpy their own `bytes` at the same moment (a spinning start line, so
+// that the copies overlap from their first byte).
+double ConcurrentGBps(size_t bytes, int reps, int threads) {
+  std::vector<char*> src(threads), dst(threads);
+  for (int t = 0; t < threads; ++t) src[t] = Alloc(bytes), dst[t] = Alloc(bytes);
+  std::vector<double> gbps;
+  for (int rep = 0; rep <= reps; ++rep) {  // rep 0: untimed
+    std::atomic<int> arrived{0};
+    std::vector<double> secs(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        arrived.fetch_add(1);
+        while (arrived.load() < threads) {
+        }
+        auto t0 = std::chrono::steady_clock::now();
+        std::memcpy(dst[t], src[t], bytes);
+        secs[t] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      });
+    }
+    for (std::thread& th : pool) th.join();
+    if (rep > 0)
+      for (double s : secs) gbps.push_back(static_cast<double>(bytes) / s / 1e9);
+  }
+  for (int t = 0; t < threads; ++t) std::free(src[t]), std::free(dst[t]);
+  std::sort(gbps.begin(), gbps.end());
+  return gbps[gbps.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   size_t size = 256u << 20, chunk = 256u << 10;
-  int reps = 7;
+  int reps = 7, threads = 1;
   std::string json;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -87,12 +119,16 @@ int main(int argc, char** argv) {
     } else if (a == "-n" && v && std::atoi(v) > 0) {
       reps = std::atoi(v);
       ++i;
+    } else if (a == "-t" && v && std::atoi(v) > 0 && std::atoi(v) <= 256) {
+      threads = std::atoi(v);
+      ++i;
     } else if (a == "-J" && v) {
       json = v;
       ++i;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [-s bytes(256M)] [-n reps(7)] [-c chunk(256K)] [-J out.json]\n",
+                   "usage: %s [-s bytes(256M)] [-n reps(7)] [-c chunk(256K)] [-t threads(1)] "
+                   "[-J out.json]\n",
                    argv[0]);
       return a == "-h" || a == "--help" ? 0 : 2;
     }
@@ -110,9 +146,13 @@ int main(int argc, char** argv) {
     }
   });
   if (dst[size / 2] != 1) return 3;  // keep the copies observable
+  double concurrent_gbps = threads > 1 ? ConcurrentGBps(size, reps, threads) : memcpy_gbps;
   std::printf("# memcpy_bound: single thread, %zu-byte buffers, median of %d\n", size, reps);
   std::printf("memcpy  %8.2f GB/s\n", memcpy_gbps);
   std::printf("staged  %8.2f GB/s  (src -> %zu-byte slot -> dst)\n", staged_gbps, chunk);
+  if (threads > 1)
+    std::printf("concurrent  %8.2f GB/s  (memcpy per thread, %d threads at once)\n",
+                concurrent_gbps, threads);
   if (!json.empty()) {
     FILE* f = std::fopen(json.c_str(), "w");
     if (f == nullptr) {
@@ -121,8 +161,9 @@ int main(int argc, char** argv) {
     }
     std::fprintf(f,
                  "{\"probe\": \"memcpy_bound\", \"bytes\": %zu, \"reps\": %d, \"chunk\": %zu, "
-                 "\"memcpy_gbps\": %.4f, \"staged_gbps\": %.4f}\n",
-                 size, reps, chunk, memcpy_gbps, staged_gbps);
+                 "\"memcpy_gbps\": %.4f, \"staged_gbps\": %.4f, \"threads\": %d, "
+                 "\"concurrent_gbps\": %.4f}\n",
+                 size, reps, chunk, memcpy_gbps, staged_gbps, threads, concurrent_gbps);
     std::fclose(f);
   }
   std::free(src);

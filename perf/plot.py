@@ -55,6 +55,11 @@ def main():
     ap.add_argument("--half", choices=("out_of_place", "in_place"), default="out_of_place")
     ap.add_argument("--memcpy", type=float, help="single-thread memcpy GB/s (draws the bound)")
     ap.add_argument("--memcpy-json", help="perf/memcpy_bound -J output (draws the bound)")
+    ap.add_argument("--bound", choices=("direct", "ring"), default="direct",
+                    help="copy bound of the single-copy path (default) or the two-copy rings")
+    ap.add_argument("--rate", choices=("concurrent", "single"), default="concurrent",
+                    help="with --memcpy-json: memcpy rate of all cores copying at once "
+                         "(default, when recorded) or of one thread alone")
     ap.add_argument("--cores", type=int, default=os.cpu_count(), help="cores for the bound")
     ap.add_argument("--label", action="append", default=[], metavar="FILE=TEXT",
                     help="legend text of a file (repeatable; default: system and ranks)")
@@ -71,7 +76,10 @@ def main():
     memcpy = a.memcpy
     if a.memcpy_json:
         with open(a.memcpy_json) as f:
-            memcpy = json.load(f)["memcpy_gbps"]
+            probe = json.load(f)
+        memcpy = probe["memcpy_gbps"]
+        if a.rate == "concurrent" and probe.get("concurrent_gbps"):
+            memcpy = probe["concurrent_gbps"]
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     colls, bounds, ymax = set(), {}, 0.0
@@ -89,7 +97,8 @@ def main():
             p = data["nranks"] // max(1, data.get("ngroups", 1))
             bounds[(coll, p)] = model.copy_bound_busbw(coll, p, memcpy,
                                                        in_place=a.half == "in_place",
-                                                       cores=a.cores)
+                                                       cores=a.cores,
+                                                       single_copy=a.bound == "direct")
         xmin = min(xs)
     for (coll, p), b in sorted(bounds.items()):
         ax.axhline(b, linestyle="--", linewidth=1, color="gray")
