@@ -56,12 +56,9 @@ TSAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
 # (multi-node shapes, grad sync, groups, faults, abort from another thread,
 # the bootstrap root thread, the state dump) do not cover.
 # Ranks that are threads of one process (init_all, group and the threads case
-# of the direct-read matrix) map each other's shared-memory segments twice, at
-# two addresses; TSan keys happens-before by address, so the release/acquire
-# pairs on a segment's flags (one alias each side) are invisible to it and it
-# reports the reads they order (docs/RELIABILITY.md). Excluded until the shm
-# transport carries TSan annotations.
-TSAN_EXCLUDE='^Collectives/Matrix\.|^cluster_smoke$|^launcher$|^InitAll\.|^Ranks/InitAllMatrix\.|^Group\.|^Ranks/DirectMatrix\.SameMatrixOnThreadsOfOneProcess/'
+# of the direct-read matrix) run too: the shm transport tells TSan about the
+# edges between aliases of one segment (transport/shm/tsan_sync.h).
+TSAN_EXCLUDE='^Collectives/Matrix\.|^cluster_smoke$|^launcher$'
 
 # Debian's libfabric pulls in libinfinipath (PSM), whose constructor installs a
 # SIGSEGV/SIGBUS handler that prints a backtrace and exit(1)s, pre-empting the

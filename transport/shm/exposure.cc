@@ -11,6 +11,7 @@
 #include "transport/shm/mailbox.h"
 #include "transport/shm/mailbox_layout.h"
 #include "transport/shm/peer_memory.h"
+#include "transport/shm/tsan_sync.h"
 
 namespace mics::transport::shm {
 
@@ -66,6 +67,7 @@ void ShmDomain::expose(uint64_t tag, uint64_t shape, const void* addr, size_t by
   } else {
     x.addr.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_relaxed);
   }
+  tsan_release(&x.tag);  // orders our writes to the exposed buffer before peers' reads
   x.tag.store(tag, std::memory_order_release);
   line_tag_[line] = tag;
   line_readers_[line] = readers;
@@ -87,6 +89,8 @@ int ShmDomain::unreleased_reader(uint64_t tag, bool await) {
     const uint64_t released = channel(my_index_, i)->released.load(std::memory_order_seq_cst);
     if (static_cast<int32_t>(seq_of(released) - seq_of(tag)) < 0) return i;
   }
+  // Their reads of our buffer come before whatever we write into it next.
+  for (int i : line_readers_[line]) tsan_acquire(&channel(my_index_, i)->released);
   return -1;
 }
 
@@ -106,7 +110,10 @@ ShmDomain::Exposure ShmDomain::exposure(int index, uint64_t tag) const {
     for (int i = 0; i < 4; ++i)
       e.inline_words[i] = x.inline_words[i].load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (x.tag.load(std::memory_order_relaxed) == e.tag) return e;
+    if (x.tag.load(std::memory_order_relaxed) == e.tag) {
+      tsan_acquire(sync_key(index, &x.tag));
+      return e;
+    }
   }
 }
 
@@ -121,7 +128,9 @@ int ShmDomain::read_exposed(int index, const Exposure& e, size_t off, size_t len
 }
 
 void ShmDomain::release_exposure(int index, uint64_t tag) {
-  channel(index, my_index_)->released.store(tag, std::memory_order_seq_cst);
+  std::atomic<uint64_t>& released = channel(index, my_index_)->released;
+  tsan_release(sync_key(index, &released));  // our reads of its buffer come first
+  released.store(tag, std::memory_order_seq_cst);
   if (header(index)->awaiting_release.load(std::memory_order_seq_cst)) ring_doorbell(header(index));
 }
 

@@ -15,6 +15,7 @@
 #include "transport/shm/liveness.h"
 #include "transport/shm/mailbox_layout.h"
 #include "transport/shm/peer_memory.h"
+#include "transport/shm/tsan_sync.h"
 
 namespace mics::transport::shm {
 
@@ -76,6 +77,7 @@ Result ShmDomain::create(const std::string& name, int my_index, int nlocal, cons
   h->direct_bytes = params.direct_bytes;
   h->self_addr = reinterpret_cast<uintptr_t>(h);
   for (int i = 0; i < nlocal; ++i) new (d->channel(my_index, i)) ChannelCtl();
+  tsan_release(&h->ready);
   h->ready.store(1, std::memory_order_release);
   if (nlocal == 1) {
     unlink_segment(name);
@@ -117,6 +119,7 @@ Result ShmDomain::attach_one(int i, const std::string& name, Deadline deadline) 
       return MICS_ERROR(MICS_TIMEOUT, "mailbox %s was never initialised", name.c_str());
     usleep(100);
   }
+  tsan_acquire(sync_key(i, &h->ready));
   if (h->magic != kMagic || h->nlocal != static_cast<uint32_t>(nlocal_) ||
       h->nslots != static_cast<uint32_t>(params_.nslots) || h->slot_bytes != params_.slot_bytes ||
       h->direct_bytes != params_.direct_bytes)
@@ -130,6 +133,13 @@ Result ShmDomain::attach_one(int i, const std::string& name, Deadline deadline) 
   // The last of the nlocal-1 peers to map a mailbox removes its name.
   if (h->attached.fetch_add(1) + 1 == static_cast<uint32_t>(nlocal_ - 1)) unlink_segment(name);
   return MICS_SUCCESS;
+}
+
+const void* ShmDomain::sync_key(int index, const void* p) const {
+  if (index != my_index_ && pids_[index] != getpid()) return nullptr;
+  const auto* base = static_cast<const char*>(maps_[index].base);
+  return reinterpret_cast<const char*>(header(index)->self_addr) +
+         (static_cast<const char*>(p) - base);
 }
 
 MailboxHeader* ShmDomain::header(int index) const {

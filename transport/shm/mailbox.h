@@ -138,6 +138,10 @@ class ShmDomain {
   ChannelCtl* channel(int owner, int sender) const;
   char* slot(int owner, int sender, uint32_t seq) const;
   void probe_peer_reads();
+  // TSan's key for `p`, an address inside local index `index`'s mailbox: p in
+  // the owner's own mapping, or nullptr when the owner is another process
+  // (transport/shm/tsan_sync.h).
+  const void* sync_key(int index, const void* p) const;
   friend class ShmConnection;
 
   std::string name_;
