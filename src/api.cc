@@ -13,6 +13,7 @@
 #include "src/group.h"
 #include "src/op.h"
 #include "src/reduce/reduce.h"
+#include "src/root_addr.h"
 
 #define MICS_API extern "C" __attribute__((visibility("default")))
 
@@ -108,14 +109,15 @@ Result new_unique_id(mics_unique_id* id) {
   if (!id) return MICS_ERROR(MICS_INVALID_ARGUMENT, "id is NULL");
   mics::CommConfig config;
   MICS_CHECK(mics::config_from_env(&config));
-  std::string host = mics::env_str("MICS_ROOT_ADDR");
   mics::SockAddr addr;
-  MICS_CHECK(mics::resolve_addr(host.empty() ? "127.0.0.1" : host, 0, &addr));
+  std::string how;
+  MICS_CHECK(mics::choose_root_address(&addr, &how));
   uint8_t secret[mics::kSecretBytes];
   if (getrandom(secret, sizeof(secret), 0) != sizeof(secret))
     return MICS_ERROR(MICS_SYSTEM_ERROR, "getrandom failed: %s", strerror(errno));
   mics::UniqueId uid;
   MICS_CHECK(mics::start_root(addr, secret, config.timeout_ms, &uid));
+  MICS_LOG_INFO("unique id: root address from %s", how.c_str());
   return mics::encode_unique_id(uid, id);
 }
 

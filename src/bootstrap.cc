@@ -30,7 +30,15 @@ Result rendezvous(const UniqueId& id, int nranks, int rank, const RankInfo& mine
   // reply, a refusal included, ends the loop; a root that is gone refuses the
   // connection, which tcp_connect turns into an error at the deadline.
   for (int attempt = 1;; ++attempt) {
-    MICS_CHECK(tcp_connect(id.root, deadline, &fd));
+    if (Result c = tcp_connect(id.root, deadline, &fd); c != MICS_SUCCESS) {
+      if (!id.root.loopback()) return trace_error(c, __FILE__, __LINE__);
+      const std::string why = thread_error();
+      return MICS_ERROR(c,
+                        "%s; the id's root listens on loopback, which only ranks on its own "
+                        "host reach: make the id where MICS_ROOT_ADDR, MICS_ROOT_IFACE or "
+                        "MASTER_ADDR name an address of that host the others reach",
+                        why.c_str());
+    }
     res = send_all(fd, &h, sizeof(h), deadline);
     if (res == MICS_SUCCESS) res = send_all(fd, &mine, sizeof(mine), deadline);
     if (res == MICS_SUCCESS) res = recv_all(fd, &r, sizeof(r), deadline);

@@ -19,6 +19,7 @@
  *   MICS_HOST_ID      string (1..63 chars)                node identity override
  *   MICS_ROOT_ADDR, MICS_ROOT_PORT                         mics_comm_init_env root
  *   MASTER_ADDR, MASTER_PORT                              fallback root (port + 1)
+ *   MICS_ROOT_IFACE   interface name                      mics_get_unique_id's address
  *   MICS_BOOTSTRAP_SECRET  string                         shared secret for init_env
  *   MICS_SHM_CHUNK_BYTES, MICS_SHM_SLOTS                  shared-memory channel shape
  *   MICS_SHM_CMA (1|0), MICS_SHM_DIRECT_BYTES, MICS_SHM_SPIN_US  single-copy reads of peers'
@@ -104,10 +105,14 @@ size_t mics_type_size(mics_datatype_t type);
 
 /* ---- Communicators ----------------------------------------------------- */
 
-/* Creates a rendezvous point in this process (a listener on an ephemeral port,
- * on the address of MICS_ROOT_ADDR or loopback) and writes its id. The listener
+/* Creates a rendezvous point in this process (a listener on an ephemeral port)
+ * and writes its id. The listener's address is the first of: MICS_ROOT_ADDR;
+ * the address of interface MICS_ROOT_IFACE; this host's address on the route
+ * towards MASTER_ADDR (as torchrun sets it: on a cluster, an address the other
+ * hosts reach); 127.0.0.1. The listener
  * serves one communicator init and closes after it or after the timeout.
- * INVALID_ARGUMENT: id NULL. SYSTEM_ERROR: the socket could not be created. */
+ * INVALID_ARGUMENT: id NULL, or one of those names nothing usable (the message
+ * says which). SYSTEM_ERROR: the socket could not be created. */
 mics_result_t mics_get_unique_id(mics_unique_id* id);
 
 /* Collective over nranks processes. INVALID_ARGUMENT: comm NULL, nranks < 1,

@@ -50,6 +50,14 @@ std::string SockAddr::str() const {
   return "[" + std::string(host) + "]:" + std::to_string(port);
 }
 
+bool SockAddr::loopback() const {
+  if (storage.ss_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr) >> 24) == 127;
+  if (storage.ss_family == AF_INET6)
+    return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
+  return false;
+}
+
 Result resolve_addr(const std::string& host, int port, SockAddr* out) {
   if (port < 0 || port > 65535)
     return MICS_ERROR(MICS_INVALID_ARGUMENT, "port %d is outside [0, 65535]", port);

@@ -18,6 +18,7 @@ struct SockAddr {
   sockaddr_storage storage{};
   socklen_t len = 0;
   std::string str() const;  // "1.2.3.4:5678" / "[::1]:5678"
+  bool loopback() const;    // 127.0.0.0/8 or ::1
 };
 
 // Resolves host (numeric or name) and port. INVALID_ARGUMENT when it cannot.

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # cluster_test.sh: smoke test of the emulated cluster (ctest `cluster_smoke`).
 #
-#   cluster_test.sh ALL_GATHER_PERF [MICS_RUN]
+#   cluster_test.sh ALL_GATHER_PERF [MICS_RUN [ROOT_ADDR_JOB]]
 #
 # 1. Every rank of a 2-node x 2-rank job runs in its node's namespace with the
 #    cluster environment (address 198.18.0.<node+1> on MICS_NET_IFACE, FI_TCP_IFACE,
 #    MICS_FI_PROVIDER, one MICS_HOST_ID per node).
 # 2. all_gather_perf over that job (bootstrap to 198.18.0.1 across namespaces)
 #    reports "# Out of bounds values : 0 OK".
-# 3. Nothing of the test's prefix is left afterwards.
+# 3. The multi-node suite (below).
+# 4. A unique id made on the second node, with only the launcher's
+#    environment, serves ranks of both nodes (root_addr_job.cc).
+# Nothing of the test's prefix is left afterwards.
 # Exit 77 (SKIP) without root or working network namespaces.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +19,7 @@ CLUSTER=$HERE/netns_cluster.sh
 PREFIX=mics-ctest
 PERF=${1:?usage: cluster_test.sh ALL_GATHER_PERF [MICS_RUN]}
 LAUNCHER=${2:-$HERE/../../src/launcher/mics-run.py}
+ROOT_ADDR_JOB=${3:-}
 OUT=$(mktemp /tmp/mics-cluster-test.XXXXXX) || exit 1
 trap 'rm -f "$OUT"' EXIT
 
@@ -82,3 +86,18 @@ for shape in "2 2" "3 2"; do
   done
 done
 [ -z "$(left)" ] || fail "namespaces left after the suite: $(left)"
+
+# 4. a unique id from the second node: its root must pick an address node 0
+#    reaches (the route towards MASTER_ADDR), with no MICS_ROOT_ADDR set.
+if [ -n "$ROOT_ADDR_JOB" ]; then
+  run -- env -u MICS_ROOT_ADDR -u MICS_ROOT_IFACE MICS_DEBUG=INFO "$ROOT_ADDR_JOB"
+  rc=$?
+  [ $rc = 0 ] || fail "root_addr_job exited with $rc"
+  [ "$(grep -c "root-addr ok" "$OUT")" = 4 ] || fail "not every rank printed 'root-addr ok'"
+  grep -q "unique id: root address from the route towards MASTER_ADDR=198.18.0.1" "$OUT" ||
+    fail "the id's root address was not chosen by the route towards MASTER_ADDR"
+  grep -q "bootstrap root listening on 198.18.0.2:" "$OUT" ||
+    fail "the second node's root does not listen on 198.18.0.2"
+  [ -z "$(left)" ] || fail "namespaces left after the root-address job: $(left)"
+  echo "ok: an id made on node 1 serves both nodes (root on 198.18.0.2)"
+fi
