@@ -127,8 +127,12 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
                         "rank %d (node %.64s) could not open a network "
                         "endpoint (see its log)",
                         r, p.node_name);
-    MICS_CHECK(c->net->add_peer(r, std::string(reinterpret_cast<const char*>(a->bytes), a->len),
-                                p.node_name));
+    // The name in the transport's messages: its node, and its world rank in a
+    // subgroup (the rank the user knows).
+    std::string name = p.node_name;
+    if (p.rank != r) name = "world rank " + std::to_string(p.rank) + ", " + name;
+    MICS_CHECK(
+        c->net->add_peer(r, std::string(reinterpret_cast<const char*>(a->bytes), a->len), name));
     c->conn[r] = c->net->connect(r);
   }
   double topo_ms = ms_since(t0);

@@ -723,6 +723,47 @@ TEST(FaultPropagation, NodePeersLearnOfAFailureFast) {
   });
 }
 
+// The same across nodes (2 emulated nodes x 2 ranks over libfabric tcp on
+// loopback), ring and hierarchical: ranks with no neighbour next to the
+// mismatch learn of it from a failure notice over the network. Without the
+// notices, rank 0 would wait for rank 3 (which stopped) until the timeout:
+// every rank must fail with the mismatch (its own, or a peer's that "gave
+// up"), none with MICS_TIMEOUT.
+class FaultPropagationAcrossNodes : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(FaultPropagationAcrossNodes, EveryRankLearnsOfAFailure) {
+  Options opts;
+  opts.mics_timeout_ms = 20000;
+  opts.host_ids = {"prop-a", "prop-a", "prop-b", "prop-b"};
+  opts.env = {
+      {"MICS_FI_PROVIDER", "tcp;ofi_rxm"}, {"MICS_NET_IFACE", "lo"}, {"MICS_ALGO", GetParam()}};
+  run_ranks(
+      4,
+      [](mics_comm_t comm, int rank) {
+        std::vector<float> v(1 << 16, 1.0f);
+        HASSERT_OK(
+            mics_allreduce(v.data(), v.data(), v.size(), MICS_FLOAT32, MICS_SUM, comm, nullptr))
+            << " warm-up: " << LastError(comm);
+        const int64_t t0 = NowNs();
+        mics_result_t r = mics_allreduce(v.data(), v.data(), v.size(), MICS_FLOAT32,
+                                         rank == 2 ? MICS_MAX : MICS_SUM, comm, nullptr);
+        const double took = (NowNs() - t0) / 1e9;
+        const std::string e = mics_last_error(comm);
+        printf("[propagation across nodes] rank %d: %s after %.1f ms: %s\n", rank,
+               mics_result_string(r), took * 1e3, e.c_str());
+        HCHECK(r == MICS_INVALID_USAGE || r == MICS_REMOTE_ERROR)
+            << mics_result_string(r) << ": " << e;
+        HCHECK(Contains(e, "mismatched collectives")) << e;
+        sleep(2);  // stay alive: the others must learn it from us, not from our exit
+      },
+      opts);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fault, FaultPropagationAcrossNodes, ::testing::Values("ring", "hier"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string(p.param);
+                         });
+
 TEST(FaultAbort, WakesABlockedCallSameNode) { AbortJob({}, "abort, same node"); }
 
 TEST(FaultAbort, WakesABlockedCallAcrossNodes) {

@@ -40,5 +40,6 @@ Result trace_error(Result code, const char* file, int line) {
 
 const std::string& thread_error() { return tls_error; }
 void clear_thread_error() { tls_error.clear(); }
+void restore_thread_error(std::string chain) { tls_error = std::move(chain); }
 
 }  // namespace mics

@@ -20,6 +20,9 @@ Result trace_error(Result code, const char* file, int line);
 // This thread's chain ("" when none).
 const std::string& thread_error();
 void clear_thread_error();
+// Puts back a chain saved from thread_error() (after best-effort work that may
+// have started chains of its own).
+void restore_thread_error(std::string chain);
 
 }  // namespace mics
 

@@ -88,6 +88,18 @@ Result check_other_path(Call& call) {
   return MICS_SUCCESS;
 }
 
+// Ranks waiting for us would otherwise sit out their timeout: our node's
+// learn it through the mailboxes, the other nodes' through a notice on the
+// network. On the hierarchical algorithms' subgroups too, where our peers
+// may be waiting inside a flat collective that watches only its subgroup
+// (subgroups first: the parent's notices may wait for peers to poll it).
+void publish_failure(mics_comm* c, Result r, const char* message) {
+  for (mics_comm* sub : {c->rail_comm.get(), c->node_comm.get()})
+    if (sub) publish_failure(sub, r, message);
+  if (c->shm) c->shm->publish_failure(r, message);
+  if (c->net) c->net->publish_failure(r, message);
+}
+
 int left_of(const mics_comm* c) { return (c->rank + c->size - 1) % c->size; }
 int right_of(const mics_comm* c) { return (c->rank + 1) % c->size; }
 }  // namespace
@@ -203,10 +215,12 @@ Result wait_progress(Call& call, uint32_t seen, int peer_a, int peer_b) {
 
 Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
                    WaitState* ws) {
-  for (mics_comm* c : {a, b}) {
+  // The parent too: a rank that fails publishes on the parent communicator,
+  // whose endpoint and mailboxes the subgroups' loops would not look at.
+  for (mics_comm* c : {a, b, call.comm}) {
     bool moved = false;
     if (c->net) MICS_CHECK(c->net->progress(&moved));
-    if (moved) return MICS_SUCCESS;
+    if (moved && c != call.comm) return MICS_SUCCESS;
   }
   if (a->wake_count() != seen_a || b->wake_count() != seen_b) return MICS_SUCCESS;
   if (call.comm->aborted.load())
@@ -230,6 +244,7 @@ Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint
   if (Clock::now() - ws->last_liveness >= std::chrono::milliseconds(kSliceMs)) {
     ws->last_liveness = Clock::now();
     for (mics_comm* c : {a, b}) MICS_CHECK(check_alive(call, c, left_of(c), right_of(c)));
+    MICS_CHECK(check_alive(call, call.comm, -1, -1));  // failures published on the parent
   }
   return MICS_SUCCESS;
 }
@@ -269,8 +284,7 @@ Result finish(Call& call, Result r) {
   if (r != MICS_SUCCESS && call.comm->fatal.load() == MICS_SUCCESS) {
     call.comm->fatal_message = thread_error();
     call.comm->fatal.store(r, std::memory_order_release);
-    // Ranks of our node waiting for us would otherwise sit out their timeout.
-    if (call.comm->shm) call.comm->shm->publish_failure(r, call.comm->fatal_message.c_str());
+    publish_failure(call.comm, r, call.comm->fatal_message.c_str());
   }
   return r;
 }

@@ -4,6 +4,9 @@
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
+#include <unistd.h>
+
+#include <string>
 
 #include "src/base/log.h"
 #include "transport/ofi/ofi_peer.h"
@@ -103,6 +106,45 @@ std::unique_ptr<Connection> OfiEndpoint::connect(int rank) {
 Result OfiEndpoint::progress(bool* progressed) {
   *progressed = false;
   if (!failure_.empty()) return MICS_ERROR(MICS_REMOTE_ERROR, "%s", failure_.c_str());
+  MICS_CHECK(drain_completions(progressed));
+  for (auto& p : peers_) {
+    if (!p) continue;
+    int code = 0;
+    std::string reason;
+    if (p->peer_failed(&code, &reason)) {
+      failure_ = "rank " + std::to_string(p->rank()) + " (" + p->name() +
+                 ") gave up on this communicator (" +
+                 mics_result_string(static_cast<mics_result_t>(code)) + ": " + reason + ")";
+      return MICS_ERROR(MICS_REMOTE_ERROR, "%s", failure_.c_str());
+    }
+    Result r = p->flush();
+    if (r != MICS_SUCCESS) {
+      failure_ = thread_error();
+      return r;
+    }
+  }
+  return MICS_SUCCESS;
+}
+
+void OfiEndpoint::publish_failure(int code, const char* reason) {
+  std::string chain = thread_error();  // what the caller reports is its own failure
+  for (auto& p : peers_)
+    if (p) p->send_notice(code, reason);
+  const Deadline until = Deadline::after_ms(kNoticeWaitMs);
+  for (;;) {
+    bool all_done = true;
+    for (auto& p : peers_) all_done = all_done && (!p || p->notice_done());
+    if (all_done || until.expired()) break;
+    bool progressed = false;
+    drain_completions(&progressed);  // errors are the failure we are publishing, or later
+    for (auto& p : peers_)
+      if (p) p->flush();
+    if (!progressed) usleep(50);
+  }
+  restore_thread_error(std::move(chain));
+}
+
+Result OfiEndpoint::drain_completions(bool* progressed) {
   fi_cq_tagged_entry entries[16];
   for (;;) {
     ssize_t n = fi_cq_read(cq_, entries, 16);
@@ -111,6 +153,10 @@ Result OfiEndpoint::progress(bool* progressed) {
       fi_cq_err_entry err{};
       fi_cq_readerr(cq_, &err, 0);
       auto* op = static_cast<OpContext*>(err.op_context);
+      if (op && op->kind == OpContext::kSendNotice) {
+        op->peer->on_completion(op, 0);  // best effort: that peer is gone
+        continue;
+      }
       char buf[256];
       snprintf(buf, sizeof(buf), "a transfer with rank %d (%s) failed: %s",
                op ? op->peer->rank() : -1, op ? op->peer->name().c_str() : "?",
@@ -126,14 +172,6 @@ Result OfiEndpoint::progress(bool* progressed) {
       op->peer->on_completion(op, entries[i].len);
     }
     *progressed = true;
-  }
-  for (auto& p : peers_) {
-    if (!p) continue;
-    Result r = p->flush();
-    if (r != MICS_SUCCESS) {
-      failure_ = thread_error();
-      return r;
-    }
   }
   return MICS_SUCCESS;
 }

@@ -43,14 +43,24 @@ class OfiEndpoint {
   std::unique_ptr<Connection> connect(int rank);
 
   // Drains the completion queue and retries deferred posts. *progressed tells
-  // whether anything moved. Fails once a transfer with some peer has failed.
+  // whether anything moved. Fails once a transfer with some peer has failed,
+  // or a peer sent a failure notice (REMOTE_ERROR naming it and its reason).
   Result progress(bool* progressed);
+
+  // Tells every peer that this rank's communicator failed (code, reason), so
+  // that none waits for us until its timeout; waits up to kNoticeWaitMs for
+  // the notices to leave (best effort: an unreachable peer is skipped).
+  void publish_failure(int code, const char* reason);
+  static constexpr int64_t kNoticeWaitMs = 200;
 
   const OfiDomain& domain() const { return *domain_; }
 
  private:
   friend class OfiPeer;
   OfiEndpoint() = default;
+  // Reads completions; a failed transfer becomes failure_ (a failed notice
+  // does not: it was best effort).
+  Result drain_completions(bool* progressed);
 
   std::shared_ptr<OfiDomain> domain_;
   int my_rank_ = 0;

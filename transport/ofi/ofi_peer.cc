@@ -39,7 +39,7 @@ Result OfiPeer::setup() {
   if (info->tx_attr->inject_size < sizeof(uint64_t))
     return MICS_ERROR(MICS_SYSTEM_ERROR, "provider %s cannot inject an 8-byte credit",
                       ep_->domain_->provider().c_str());
-  mem_bytes_ = 2 * nslots_ * stride_ + nslots_ * sizeof(uint64_t);
+  mem_bytes_ = 2 * nslots_ * stride_ + nslots_ * sizeof(uint64_t) + 2 * sizeof(FailureNotice);
   void* mem = mmap(nullptr, mem_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED)
     return MICS_ERROR(MICS_SYSTEM_ERROR, "cannot allocate %zu bytes of network buffers: %s",
@@ -70,6 +70,14 @@ Result OfiPeer::setup() {
     recv_to_post_.push_back(i);
     MICS_CHECK(post_credit_recv(i));
   }
+  notice_ops_[0] = {{}, this, OpContext::kRecvNotice, 0};
+  notice_ops_[1] = {{}, this, OpContext::kSendNotice, 1};
+  ssize_t rc_notice = fi_trecv(ep_->ep_, notice_buf(0), sizeof(FailureNotice), desc_,
+                               FI_ADDR_UNSPEC, notice_tag(rank_), 0, &notice_ops_[0].ctx);
+  if (rc_notice != 0)
+    return MICS_ERROR(MICS_REMOTE_ERROR,
+                      "posting the failure-notice receive from rank %d failed: %s", rank_,
+                      fi_strerror(static_cast<int>(-rc_notice)));
   return flush();
 }
 
@@ -90,6 +98,32 @@ Result OfiPeer::post_credit_recv(uint32_t index) {
   if (rc != 0)  // few, posted at setup or on completion: the queue has room
     return MICS_ERROR(MICS_REMOTE_ERROR, "posting a credit receive from rank %d failed: %s", rank_,
                       fi_strerror(static_cast<int>(-rc)));
+  return MICS_SUCCESS;
+}
+
+void OfiPeer::send_notice(int code, const char* reason) {
+  if (notice_state_ != NoticeState::kNone) return;
+  FailureNotice* n = notice_buf(1);
+  n->code = code;
+  snprintf(n->reason, sizeof(n->reason), "%s", reason);
+  notice_state_ = NoticeState::kPending;
+  flush();
+}
+
+bool OfiPeer::peer_failed(int* code, std::string* reason) const {
+  if (!notice_received_) return false;
+  const FailureNotice* n = notice_buf(0);
+  *code = n->code;
+  reason->assign(n->reason, strnlen(n->reason, sizeof(n->reason)));
+  return true;
+}
+
+Result OfiPeer::post_notice_send() {
+  ssize_t rc = fi_tsend(ep_->ep_, notice_buf(1), sizeof(FailureNotice), desc_, addr_,
+                        notice_tag(ep_->my_rank_), &notice_ops_[1].ctx);
+  if (rc == -FI_EAGAIN) return MICS_IN_PROGRESS;
+  // Best effort: a peer we cannot reach any more needs no notice.
+  notice_state_ = rc == 0 ? NoticeState::kPosted : NoticeState::kDone;
   return MICS_SUCCESS;
 }
 
@@ -136,6 +170,12 @@ void OfiPeer::on_completion(OpContext* op, size_t len) {
     case OpContext::kRecvData:
       recv_done_[op->index] = true;
       break;
+    case OpContext::kSendNotice:
+      notice_state_ = NoticeState::kDone;
+      break;
+    case OpContext::kRecvNotice:
+      notice_received_ = true;  // never re-posted: one notice is all a peer sends
+      break;
     case OpContext::kRecvCredit: {
       uint64_t released = *credit_buf(op->index);
       // Credits may complete out of order: keep the largest (counts wrap at 2^32).
@@ -149,6 +189,7 @@ void OfiPeer::on_completion(OpContext* op, size_t len) {
 }
 
 Result OfiPeer::flush() {
+  if (notice_state_ == NoticeState::kPending) post_notice_send();
   while (!recv_to_post_.empty()) {
     Result r = post_recv(recv_to_post_.front());
     if (r == MICS_IN_PROGRESS) break;

@@ -23,12 +23,20 @@ class OfiEndpoint;
 struct OpContext {
   fi_context2 ctx;  // must stay first: op_context points here
   class OfiPeer* peer;
-  enum Kind : uint8_t { kSendData, kRecvData, kRecvCredit } kind;
+  enum Kind : uint8_t { kSendData, kRecvData, kRecvCredit, kSendNotice, kRecvNotice } kind;
   uint32_t index;
 };
 
 struct MessageHeader {
   ChunkMeta meta;
+};
+
+// What a rank whose communicator failed tells each network peer, so that a
+// peer waiting for something the failed rank will never send stops at once
+// instead of at its timeout (the network side of ShmDomain::publish_failure).
+struct FailureNotice {
+  int32_t code;      // mics_result_t, not 0
+  char reason[500];  // NUL-terminated
 };
 
 class OfiPeer {
@@ -45,6 +53,12 @@ class OfiPeer {
   void recv_release();
 
   bool sends_done() const { return deferred_sends_.empty() && send_acked_ == send_head_; }
+  // Sends our failure notice (once; retried by flush() while the queue is full).
+  void send_notice(int code, const char* reason);
+  // Our notice has left (completed) or could not be sent: nothing to wait for.
+  bool notice_done() const { return notice_state_ == NoticeState::kDone; }
+  // The peer's notice, if it sent one: true and its code and reason.
+  bool peer_failed(int* code, std::string* reason) const;
   void on_completion(OpContext* op, size_t len);
   Result flush();  // retries deferred posts; error on a hard failure
   const std::string& name() const { return name_; }
@@ -56,8 +70,14 @@ class OfiPeer {
   uint64_t* credit_buf(uint32_t i) const {
     return reinterpret_cast<uint64_t*>(mem_ + 2 * nslots_ * stride_) + i;
   }
+  FailureNotice* notice_buf(int which) const {  // 0: the peer's, 1: ours
+    return reinterpret_cast<FailureNotice*>(mem_ + 2 * nslots_ * stride_ +
+                                            nslots_ * sizeof(uint64_t)) +
+           which;
+  }
   Result post_recv(uint32_t seq);
   Result post_credit_recv(uint32_t index);
+  Result post_notice_send();
 
   OfiEndpoint* ep_;
   int rank_;
@@ -71,6 +91,14 @@ class OfiPeer {
   fid_mr* mr_ = nullptr;
   void* desc_ = nullptr;
   std::vector<OpContext> send_ops_, recv_ops_, credit_ops_;
+  OpContext notice_ops_[2];
+  enum class NoticeState : uint8_t {
+    kNone,
+    kPending,
+    kPosted,
+    kDone
+  } notice_state_ = NoticeState::kNone;
+  bool notice_received_ = false;
 
   uint32_t send_head_ = 0;   // messages handed to send_post
   uint32_t send_acked_ = 0;  // peer's released count (credits)
