@@ -7,6 +7,7 @@ namespace {
 class AllReduce : public Collective {
  public:
   const char* Name() const override { return "all_reduce_perf"; }
+  CollKind Kind() const override { return CollKind::kAllReduce; }
   bool HasOp() const override { return true; }
   double BusFactor(int n) const override { return 2.0 * (n - 1) / n; }
   Counts GetCounts(size_t bytes, size_t elt, int, int) const override {
@@ -15,8 +16,8 @@ class AllReduce : public Collective {
     return c;
   }
   mics_result_t Run(const void* send, void* recv, size_t count, mics_datatype_t type,
-                    mics_redop_t op, int, Algo, mics_comm_t comm) const override {
-    return mics_allreduce(send, recv, count, type, op, comm, nullptr);
+                    mics_redop_t op, int, Algo, mics_comm_t comm, void* stream) const override {
+    return mics_allreduce(send, recv, count, type, op, comm, stream);
   }
   double Expected(const DataGen& g, size_t i) const override { return g.Reduce(i); }
 };

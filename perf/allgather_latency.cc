@@ -18,15 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "perf_check.h"
+
 namespace {
 
 mics_comm_t g_comm = nullptr;
 
 void Check(mics_result_t r, const char* what) {
-  if (r == MICS_SUCCESS) return;
-  std::fprintf(stderr, "allgather_latency: %s failed: %s: %s\n", what, mics_result_string(r),
-               mics_last_error(g_comm));
-  std::exit(1);
+  mics_perf::ExitOnError(r, "allgather_latency", what, g_comm);
 }
 
 double MaxOverRanks(double v) {

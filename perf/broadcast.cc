@@ -7,6 +7,7 @@ namespace {
 class Broadcast : public Collective {
  public:
   const char* Name() const override { return "broadcast_perf"; }
+  CollKind Kind() const override { return CollKind::kBroadcast; }
   bool HasRoot() const override { return true; }
   double BusFactor(int) const override { return 1.0; }
   Counts GetCounts(size_t bytes, size_t elt, int, int) const override {
@@ -15,8 +16,8 @@ class Broadcast : public Collective {
     return c;
   }
   mics_result_t Run(const void* send, void* recv, size_t count, mics_datatype_t type, mics_redop_t,
-                    int root, Algo, mics_comm_t comm) const override {
-    return mics_broadcast(send, recv, count, type, root, comm, nullptr);
+                    int root, Algo, mics_comm_t comm, void* stream) const override {
+    return mics_broadcast(send, recv, count, type, root, comm, stream);
   }
   // Every rank fills its own values; only the root's may arrive.
   double Expected(const DataGen& g, size_t i) const override { return g.Value(g.root, i); }

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "perf_check.h"
+
 namespace {
 
 double now_us() {
@@ -20,9 +22,7 @@ double now_us() {
 }
 
 void check(mics_result_t r, mics_comm_t comm, const char* what) {
-  if (r == MICS_SUCCESS) return;
-  fprintf(stderr, "%s: %s: %s\n", what, mics_result_string(r), mics_last_error(comm));
-  exit(1);
+  mics_perf::ExitOnError(r, "comm_setup_perf", what, comm);
 }
 
 // Median over ranks' medians is overkill here: report the slowest rank's median.

@@ -25,14 +25,20 @@ const Alias kTypeAliases[] = {
     {"float64", MICS_FLOAT64}, {"fp64", MICS_FLOAT64},    {"bf16", MICS_BFLOAT16}};
 
 void Usage(const char* prog) {
-  std::fprintf(stderr,
-               "usage: %s [-b minbytes] [-e maxbytes] [-f stepfactor | -i stepbytes] [-n iters]\n"
-               "  [-w warmup] [-c 0|1] [-d type|all] [-o sum|prod|max|min|avg|all] [-a 0..3]\n"
-               "  [-z blocking] [-r root] [-g 1] [-t 1] [-m 1] [-A ring|hier|auto] [-M host]\n"
-               "  [-P partition_size] [-J results.json]\n"
-               "sizes accept K/M/G suffixes; ranks come from RANK/WORLD_SIZE (mics-run, torchrun)\n"
-               "or OMPI_COMM_WORLD_RANK/SIZE (mpirun)\n",
-               prog);
+  std::fprintf(
+      stderr,
+      "usage: %s [-b minbytes] [-e maxbytes] [-f stepfactor | -i stepbytes] [-n iters]\n"
+      "  [-w warmup] [-c 0|1] [-d type|all] [-o sum|prod|max|min|avg|all] [-a 0..3]\n"
+      "  [-z blocking] [-r root] [-g 1] [-t 1] [-m 1] [-A ring|hier|auto] [-M host|cuda]\n"
+      "  [-E|--engine mics|nccl] [--nccl-hostid-per-rank] [-P partition_size]\n"
+      "  [-J results.json]\n"
+      "-M cuda: device buffers, one stream per rank, device = local rank %% GPUs (exit 77\n"
+      "  without a GPU); -E nccl: the same sweep through NCCL (implies -M cuda);\n"
+      "  --nccl-hostid-per-rank (or MICS_PERF_NCCL_HOSTID_PER_RANK=1): NCCL_HOSTID per\n"
+      "  rank, so NCCL runs several ranks of one GPU as nodes talking over sockets\n"
+      "sizes accept K/M/G suffixes; ranks come from RANK/WORLD_SIZE (mics-run, torchrun)\n"
+      "or OMPI_COMM_WORLD_RANK/SIZE (mpirun)\n",
+      prog);
 }
 
 bool Fail(const char* flag, const char* value, const char* why) {
@@ -102,6 +108,20 @@ bool ParseOps(const char* s, std::vector<mics_redop_t>* out) {
   return !out->empty();
 }
 
+#ifdef MICS_PERF_CUDA
+constexpr bool kHaveCuda = true;
+#else
+constexpr bool kHaveCuda = false;
+#endif
+#ifdef MICS_PERF_NCCL
+constexpr bool kHaveNccl = true;
+#else
+constexpr bool kHaveNccl = false;
+#endif
+
+// getopt value of the long-only flag --nccl-hostid-per-rank (above every short flag).
+constexpr int kHostIdPerRank = 256;
+
 const option kLongOptions[] = {{"nthreads", required_argument, nullptr, 't'},
                                {"ngpus", required_argument, nullptr, 'g'},
                                {"minbytes", required_argument, nullptr, 'b'},
@@ -121,6 +141,8 @@ const option kLongOptions[] = {{"nthreads", required_argument, nullptr, 't'},
                                {"memory", required_argument, nullptr, 'M'},
                                {"algo", required_argument, nullptr, 'A'},
                                {"partition", required_argument, nullptr, 'P'},
+                               {"engine", required_argument, nullptr, 'E'},
+                               {"nccl-hostid-per-rank", no_argument, nullptr, kHostIdPerRank},
                                {"help", no_argument, nullptr, 'h'},
                                {nullptr, 0, nullptr, 0}};
 
@@ -169,11 +191,33 @@ bool HandleFlag(int c, const char* v, Options* opt) {
       opt->json_path = v;
       return true;
     case 'M':
-      if (std::strcmp(v, "host") == 0) return true;
-      if (std::strcmp(v, "cuda") == 0 || std::strcmp(v, "device") == 0) {
-        return Fail(f, v, "the CUDA data path is not built; only -M host is available");
+      if (std::strcmp(v, "host") == 0) {
+        opt->memory = MemoryKind::kHost;
+        return true;
       }
-      return Fail(f, v, "expected host");
+      if (std::strcmp(v, "cuda") == 0 || std::strcmp(v, "device") == 0) {
+        opt->memory = MemoryKind::kCuda;
+        return kHaveCuda ||
+               Fail(f, v,
+                    "the CUDA data path is not built into this binary (it needs MICS_CUDA); "
+                    "only -M host is available");
+      }
+      return Fail(f, v, kHaveCuda ? "expected host or cuda" : "expected host");
+    case 'E':
+      if (std::strcmp(v, "mics") == 0) {
+        opt->engine = EngineKind::kMics;
+        return true;
+      }
+      if (std::strcmp(v, "nccl") == 0) {
+        opt->engine = EngineKind::kNccl;
+        return kHaveNccl || Fail(f, v,
+                                 "NCCL support is not built (NCCL and the CUDA toolkit were not "
+                                 "both found at configure time)");
+      }
+      return Fail(f, v, "expected mics or nccl");
+    case kHostIdPerRank:
+      opt->nccl_hostid_per_rank = true;
+      return true;
     case 'A':
       if (std::strcmp(v, "ring") == 0)
         opt->algo = Algo::kRing;
@@ -207,12 +251,36 @@ bool ParseOptions(int argc, char** argv, const Collective& coll, Options* opt) {
   opterr = 1;
   optind = 1;
   int c;
-  while ((c = getopt_long(argc, argv, "t:g:b:e:i:f:n:w:m:c:o:d:r:a:z:J:M:A:P:h", kLongOptions,
+  bool memory_given = false;
+  while ((c = getopt_long(argc, argv, "t:g:b:e:i:f:n:w:m:c:o:d:r:a:z:J:M:A:P:E:h", kLongOptions,
                           nullptr)) != -1) {
     if (c == 'h' || c == '?' || !HandleFlag(c, optarg, opt)) {
       Usage(argv[0]);
       return false;
     }
+    memory_given |= c == 'M';
+  }
+  const char* per_rank = std::getenv("MICS_PERF_NCCL_HOSTID_PER_RANK");
+  if (per_rank != nullptr && std::strcmp(per_rank, "") != 0 && std::strcmp(per_rank, "0") != 0) {
+    opt->nccl_hostid_per_rank = true;
+  }
+  if (opt->engine == EngineKind::kNccl) {
+    // NCCL takes device buffers only.
+    if (memory_given && opt->memory != MemoryKind::kCuda) {
+      std::fprintf(stderr, "mics perf: --engine nccl needs device buffers: -M cuda, not -M host\n");
+      return false;
+    }
+    opt->memory = MemoryKind::kCuda;
+    if (opt->algo != Algo::kAuto) {
+      std::fprintf(stderr,
+                   "mics perf: -A selects a mics algorithm; it has no meaning with "
+                   "--engine nccl\n");
+      return false;
+    }
+  } else if (opt->nccl_hostid_per_rank &&
+             std::getenv("MICS_PERF_NCCL_HOSTID_PER_RANK") == nullptr) {
+    std::fprintf(stderr, "mics perf: --nccl-hostid-per-rank applies to --engine nccl only\n");
+    return false;
   }
   if (optind < argc) {
     std::fprintf(stderr, "mics perf: unexpected argument '%s'\n", argv[optind]);

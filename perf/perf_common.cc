@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "perf_backend.h"
 #include "perf_report.h"
 
 namespace mics_perf {
@@ -16,13 +17,7 @@ namespace {
 
 mics_comm_t g_err_comm = nullptr;
 
-void Check(mics_result_t r, const char* what) {
-  if (r == MICS_SUCCESS) return;
-  std::fprintf(stderr, "mics perf: %s failed: %s: %s\n", what, mics_result_string(r),
-               mics_last_error(g_err_comm));
-  std::fflush(stderr);
-  std::exit(1);
-}
+void Check(mics_result_t r, const char* what) { CheckMics(r, what, g_err_comm); }
 
 double Combine(double v, int how, int rank, int n, mics_comm_t comm) {
   mics_redop_t op = how == 2 ? MICS_MIN : how == 3 ? MICS_MAX : MICS_SUM;
@@ -37,20 +32,24 @@ struct Env {
   const Collective* coll;
   mics_comm_t world, comm;  // comm: the partition group (or world)
   int rank, nranks;         // in comm
-  char *sendbuf, *recvbuf;
+  Buffers* buf;
+  Engine* engine;
   uint32_t seed = 1;
 };
+
+// Waits for the queued calls (device buffers) and stops on their errors.
+void Drain(Env* e) {
+  e->buf->Sync();
+  e->engine->CheckAsync();
+}
 
 // One half (out-of-place or in-place) of a row.
 HalfResult RunHalf(Env* e, const Counts& c, mics_datatype_t type, mics_redop_t op, bool in_place) {
   const Options& opt = *e->opt;
   size_t elt = mics_type_size(type);
-  char* send = in_place ? e->recvbuf + c.send_off * elt : e->sendbuf;
-  char* recv = in_place ? e->recvbuf + c.recv_off * elt : e->recvbuf;
-  auto run = [&] {
-    Check(e->coll->Run(send, recv, c.param, type, op, opt.root, opt.algo, e->comm),
-          e->coll->Name());
-  };
+  char* send = in_place ? e->buf->recv() + c.send_off * elt : e->buf->send();
+  char* recv = in_place ? e->buf->recv() + c.recv_off * elt : e->buf->recv();
+  auto run = [&] { e->engine->Run(send, recv, c.param, type, op); };
   HalfResult h;
   if (opt.check) {
     DataGen g;
@@ -62,20 +61,29 @@ HalfResult RunHalf(Env* e, const Counts& c, mics_datatype_t type, mics_redop_t o
     g.is_int = type <= MICS_UINT64;
     g.count = c.param;
     g.vmax = static_cast<uint32_t>(std::clamp(120 / e->nranks, 1, 15));
-    PoisonBuffer(e->recvbuf, type, in_place ? std::max(c.send, c.recv) : c.recv);
-    FillInput(send, type, c.send, g, *e->coll);
+    e->buf->Poison(e->buf->recv(), type, in_place ? std::max(c.send, c.recv) : c.recv);
+    e->buf->Fill(send, type, c.send, g, *e->coll);
     run();
-    double wrong = static_cast<double>(CountWrong(recv, type, c.recv, g, *e->coll));
+    double wrong = static_cast<double>(e->buf->Wrong(recv, type, c.recv, g, *e->coll));
+    e->engine->CheckAsync();
     double total = 0;
     Check(mics_allreduce(&wrong, &total, 1, MICS_FLOAT64, MICS_SUM, e->world, nullptr),
           "mics_allreduce(#wrong)");
     h.wrong = static_cast<int64_t>(total);
   }
   for (int i = 0; i < opt.warmup; ++i) run();
+  Drain(e);
   Check(mics_barrier(e->comm), "mics_barrier");
+  // Host time from the first call to the completion of the last (nccl-tests: the stream is
+  // synchronised after the timed loop), so device-buffer calls are timed to their end.
   auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < opt.iters; ++i) run();
+  for (int i = 0; i < opt.iters; ++i) {
+    run();
+    if (opt.blocking) e->buf->Sync();
+  }
+  e->buf->Sync();
   auto t1 = std::chrono::steady_clock::now();
+  e->engine->CheckAsync();
   double us = std::chrono::duration<double, std::micro>(t1 - t0).count() / opt.iters;
   h.time_us = Combine(us, opt.average, e->rank, e->nranks, e->comm);
   double bytes = static_cast<double>(std::max(c.send, c.recv) * elt);
@@ -84,15 +92,34 @@ HalfResult RunHalf(Env* e, const Counts& c, mics_datatype_t type, mics_redop_t o
   return h;
 }
 
-char* AllocBuffer(size_t bytes) {
-  size_t n = (std::max<size_t>(bytes, 1) + 4095) / 4096 * 4096;
-  char* p = static_cast<char*>(std::aligned_alloc(4096, n));
-  if (p == nullptr) {
-    std::fprintf(stderr, "mics perf: cannot allocate %zu bytes\n", n);
-    std::exit(1);
+// The CUDA devices usable for -M cuda: 0 (after a one-line message) when there are none.
+int DeviceCount(const Options& opt) {
+#ifdef MICS_PERF_CUDA
+  return CudaDeviceCount(opt.engine == EngineKind::kNccl ? "--engine nccl" : "-M cuda");
+#else
+  return 0;  // ParseOptions refuses -M cuda in a build without CUDA
+#endif
+}
+
+std::unique_ptr<Buffers> MakeBuffers(const Options& opt, size_t send_bytes, size_t recv_bytes,
+                                     int local_rank, int device_count) {
+#ifdef MICS_PERF_CUDA
+  // Several ranks may share a GPU (mics allows it): local rank r uses device r % count.
+  if (opt.memory == MemoryKind::kCuda) {
+    return MakeCudaBuffers(send_bytes, recv_bytes, local_rank % device_count);
   }
-  std::memset(p, 0, n);  // touch the pages before timing
-  return p;
+#endif
+  return MakeHostBuffers(send_bytes, recv_bytes);
+}
+
+std::unique_ptr<Engine> MakeEngine(const Options& opt, const Collective& coll, const Env& e,
+                                   const Buffers& buf, int local_size, int device_count) {
+#ifdef MICS_PERF_NCCL
+  if (opt.engine == EngineKind::kNccl) {
+    return MakeNcclEngine(coll, opt, e.comm, e.world, buf, local_size, device_count);
+  }
+#endif
+  return MakeMicsEngine(coll, opt, e.comm, buf.stream());
 }
 
 }  // namespace
@@ -100,6 +127,12 @@ char* AllocBuffer(size_t bytes) {
 int PerfMain(int argc, char** argv, const Collective& coll) {
   Options opt;
   if (!ParseOptions(argc, argv, coll, &opt)) return 2;
+  // Before the job forms: every rank of a GPU-less machine skips alike, none waits for another.
+  int device_count = 0;
+  if (opt.memory == MemoryKind::kCuda) {
+    device_count = DeviceCount(opt);
+    if (device_count == 0) return kSkipExitCode;
+  }
   Env e;
   e.opt = &opt;
   e.coll = &coll;
@@ -112,10 +145,11 @@ int PerfMain(int argc, char** argv, const Collective& coll) {
     Check(mics_comm_init_env(&e.world), "mics_comm_init_env");
   }
   g_err_comm = e.world;
-  int wrank = 0, wsize = 0, nnodes = 0;
+  int wrank = 0, wsize = 0, nnodes = 0, local_rank = 0, local_size = 0;
   Check(mics_comm_rank(e.world, &wrank), "mics_comm_rank");
   Check(mics_comm_size(e.world, &wsize), "mics_comm_size");
-  Check(mics_comm_topology(e.world, nullptr, &nnodes, nullptr, nullptr), "mics_comm_topology");
+  Check(mics_comm_topology(e.world, nullptr, &nnodes, &local_rank, &local_size),
+        "mics_comm_topology");
   mics_comm_t repl = nullptr;
   e.comm = e.world;
   if (opt.partition > 0) {
@@ -138,8 +172,6 @@ int PerfMain(int argc, char** argv, const Collective& coll) {
     }
     return 2;
   }
-  Report report(opt, coll, e.world, wrank, wsize, nnodes, e.nranks);
-  report.PrintHeader();
 
   size_t max_send = 0, max_recv = 0;
   for (mics_datatype_t t : opt.types) {
@@ -147,8 +179,12 @@ int PerfMain(int argc, char** argv, const Collective& coll) {
     max_send = std::max(max_send, c.send * mics_type_size(t));
     max_recv = std::max(max_recv, std::max(c.send, c.recv) * mics_type_size(t));
   }
-  e.sendbuf = AllocBuffer(max_send);
-  e.recvbuf = AllocBuffer(max_recv);
+  std::unique_ptr<Buffers> buf = MakeBuffers(opt, max_send, max_recv, local_rank, device_count);
+  std::unique_ptr<Engine> engine = MakeEngine(opt, coll, e, *buf, local_size, device_count);
+  e.buf = buf.get();
+  e.engine = engine.get();
+  Report report(opt, coll, e.world, wrank, wsize, nnodes, e.nranks, buf->device());
+  report.PrintHeader();
 
   for (mics_datatype_t type : opt.types) {
     for (mics_redop_t op : opt.ops) {
@@ -170,8 +206,9 @@ int PerfMain(int argc, char** argv, const Collective& coll) {
     }
   }
   int errors = report.PrintFooter();
-  std::free(e.sendbuf);
-  std::free(e.recvbuf);
+  Drain(&e);
+  engine.reset();  // before the buffers it may still reference
+  buf.reset();
   g_err_comm = nullptr;
   if (repl != nullptr) mics_comm_destroy(repl);
   if (e.comm != e.world) mics_comm_destroy(e.comm);

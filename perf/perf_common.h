@@ -13,6 +13,13 @@
 namespace mics_perf {
 
 enum class Algo { kAuto, kRing, kHier };
+enum class MemoryKind { kHost, kCuda };  // -M: where the send/recv buffers live
+enum class EngineKind { kMics, kNccl };  // -E: what runs the collectives
+enum class CollKind { kAllGather, kReduceScatter, kAllReduce, kBroadcast };
+
+// Exit status of a run that cannot happen on this machine (no GPU for -M cuda): the
+// automake/ctest "skipped" convention.
+constexpr int kSkipExitCode = 77;
 
 struct Options {
   size_t min_bytes = 32u << 20;
@@ -27,6 +34,11 @@ struct Options {
   int root = 0;
   int partition = 0;  // 0: whole world
   Algo algo = Algo::kAuto;
+  MemoryKind memory = MemoryKind::kHost;
+  EngineKind engine = EngineKind::kMics;
+  // NCCL_HOSTID=<host>-rank<r> per rank: lets NCCL run several ranks on one GPU, as separate
+  // nodes over sockets (--nccl-hostid-per-rank or MICS_PERF_NCCL_HOSTID_PER_RANK=1).
+  bool nccl_hostid_per_rank = false;
   std::vector<mics_datatype_t> types{MICS_FLOAT32};
   std::vector<mics_redop_t> ops{MICS_SUM};
   std::string json_path;
@@ -63,12 +75,14 @@ class Collective {
  public:
   virtual ~Collective() = default;
   virtual const char* Name() const = 0;  // e.g. "all_gather_perf"
+  virtual CollKind Kind() const = 0;     // what --engine nccl calls
   virtual bool HasOp() const { return false; }
   virtual bool HasRoot() const { return false; }
   virtual double BusFactor(int nranks) const = 0;
   virtual Counts GetCounts(size_t bytes, size_t elt, int nranks, int rank) const = 0;
   virtual mics_result_t Run(const void* send, void* recv, size_t count, mics_datatype_t type,
-                            mics_redop_t op, int root, Algo algo, mics_comm_t comm) const = 0;
+                            mics_redop_t op, int root, Algo algo, mics_comm_t comm,
+                            void* stream) const = 0;
   // Value of send element i on this rank.
   virtual double Input(const DataGen& g, size_t i) const { return g.Value(g.rank, i); }
   // Expected value of recv element i on this rank.

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "perf_check.h"
+
 namespace mics_perf {
 namespace {
 
@@ -42,6 +44,14 @@ void PrintHalf(const HalfResult& h) {
   }
 }
 
+const char* MemoryName(MemoryKind m) { return m == MemoryKind::kCuda ? "cuda" : "host"; }
+
+// "nccl+hostid" when each rank posed as its own NCCL node: a different measurement.
+const char* EngineName(const Options& opt) {
+  if (opt.engine == EngineKind::kMics) return "mics";
+  return opt.nccl_hostid_per_rank ? "nccl+hostid" : "nccl";
+}
+
 void JsonHalf(FILE* f, const char* name, const HalfResult& h) {
   std::fprintf(f, "\"%s\": {\"time_us\": %.3f, \"algbw\": %.6g, \"busbw\": %.6g, \"wrong\": ", name,
                h.time_us, h.algbw, h.busbw);
@@ -55,7 +65,7 @@ void JsonHalf(FILE* f, const char* name, const HalfResult& h) {
 }  // namespace
 
 Report::Report(const Options& opt, const Collective& coll, mics_comm_t world, int rank, int nranks,
-               int nnodes, int group_size)
+               int nnodes, int group_size, int device)
     : opt_(opt),
       coll_(coll),
       rank_(rank),
@@ -67,6 +77,7 @@ Report::Report(const Options& opt, const Collective& coll, mics_comm_t world, in
   me.rank = rank;
   me.pid = static_cast<int32_t>(getpid());
   me.group = rank / group_size;
+  me.device = device;
   int node = 0, local = 0;
   mics_comm_topology(world, &node, nullptr, &local, nullptr);
   me.node = node;
@@ -75,12 +86,8 @@ Report::Report(const Options& opt, const Collective& coll, mics_comm_t world, in
   gethostname(host, sizeof host - 1);
   host_ = host;
   std::snprintf(me.host, sizeof me.host, "%s", host);
-  mics_result_t r = mics_allgather(&me, infos_.data(), sizeof me, MICS_UINT8, world, nullptr);
-  if (r != MICS_SUCCESS) {
-    std::fprintf(stderr, "mics perf: mics_allgather(rank info) failed: %s: %s\n",
-                 mics_result_string(r), mics_last_error(world));
-    std::exit(1);
-  }
+  ExitOnError(mics_allgather(&me, infos_.data(), sizeof me, MICS_UINT8, world, nullptr),
+              "mics perf", "mics_allgather(rank info)", world);
   char date[64];
   std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -104,8 +111,10 @@ void Report::PrintHeader() const {
   std::printf(" warmup iters: %d iters: %d agg iters: 1 validation: %d graph: 0\n", opt_.warmup,
               opt_.iters, opt_.check ? 1 : 0);
   const char* algo = opt_.algo == Algo::kHier ? "hier" : opt_.algo == Algo::kRing ? "ring" : "auto";
-  std::printf("# mics: ranks %d nodes %d memory host algo %s time: %s over ranks blocking: %d\n",
-              nranks_, nnodes_, algo, kAverageNames[opt_.average], opt_.blocking);
+  std::printf(
+      "# mics: ranks %d nodes %d memory %s engine %s algo %s time: %s over ranks blocking: %d\n",
+      nranks_, nnodes_, MemoryName(opt_.memory), EngineName(opt_), algo,
+      kAverageNames[opt_.average], opt_.blocking);
   if (group_size_ != nranks_) {
     int groups = nranks_ / group_size_;
     std::printf(
@@ -115,8 +124,13 @@ void Report::PrintHeader() const {
   }
   std::printf("#\n# Using devices\n");
   for (const RankInfo& i : infos_) {
-    std::printf("#  Rank %2d Group %2d Pid %6d on %10s node %2d local %2d [host memory]\n", i.rank,
-                i.group, i.pid, i.host, i.node, i.local_rank);
+    std::printf("#  Rank %2d Group %2d Pid %6d on %10s node %2d local %2d ", i.rank, i.group, i.pid,
+                i.host, i.node, i.local_rank);
+    if (i.device < 0) {
+      std::printf("[host memory]\n");
+    } else {
+      std::printf("device %2d [cuda memory]\n", i.device);
+    }
   }
   std::printf("#\n");
   std::printf(
@@ -174,8 +188,8 @@ void Report::WriteJson() const {
                JsonString(host_).c_str());
   std::fprintf(f, "  \"iters\": %d,\n  \"warmup_iters\": %d,\n  \"check\": %s,\n", opt_.iters,
                opt_.warmup, opt_.check ? "true" : "false");
-  std::fprintf(f, "  \"time_over_ranks\": \"%s\",\n  \"memory\": \"host\",\n",
-               kAverageNames[opt_.average]);
+  std::fprintf(f, "  \"time_over_ranks\": \"%s\",\n  \"memory\": \"%s\",\n  \"engine\": \"%s\",\n",
+               kAverageNames[opt_.average], MemoryName(opt_.memory), EngineName(opt_));
   std::fprintf(f, "  \"out_of_bounds\": %d,\n  \"avg_busbw\": %.6g,\n  \"results\": [", errors_,
                bw_count_ ? bw_sum_ / bw_count_ : 0.0);
   for (size_t i = 0; i < rows_.size(); ++i) {

@@ -26,9 +26,10 @@ struct Row {
 
 class Report {
  public:
-  // Collective over world: gathers each rank's pid, host and topology.
+  // Collective over world: gathers each rank's pid, host, topology and CUDA device (-1: host
+  // memory).
   Report(const Options& opt, const Collective& coll, mics_comm_t world, int rank, int nranks,
-         int nnodes, int group_size);
+         int nnodes, int group_size, int device);
   void PrintHeader() const;
   void PrintRow(const Row& row);
   // Prints the summary lines, writes -J; returns the number of halves with wrong values.
@@ -36,7 +37,7 @@ class Report {
 
  private:
   struct RankInfo {
-    int32_t rank, pid, node, local_rank, group, pad;
+    int32_t rank, pid, node, local_rank, group, device;
     char host[40];
   };
   void WriteJson() const;

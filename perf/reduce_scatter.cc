@@ -7,6 +7,7 @@ namespace {
 class ReduceScatter : public Collective {
  public:
   const char* Name() const override { return "reduce_scatter_perf"; }
+  CollKind Kind() const override { return CollKind::kReduceScatter; }
   bool HasOp() const override { return true; }
   double BusFactor(int n) const override { return static_cast<double>(n - 1) / n; }
   Counts GetCounts(size_t bytes, size_t elt, int nranks, int rank) const override {
@@ -18,8 +19,8 @@ class ReduceScatter : public Collective {
     return c;
   }
   mics_result_t Run(const void* send, void* recv, size_t count, mics_datatype_t type,
-                    mics_redop_t op, int, Algo, mics_comm_t comm) const override {
-    return mics_reduce_scatter(send, recv, count, type, op, comm, nullptr);
+                    mics_redop_t op, int, Algo, mics_comm_t comm, void* stream) const override {
+    return mics_reduce_scatter(send, recv, count, type, op, comm, stream);
   }
   double Expected(const DataGen& g, size_t i) const override {
     return g.Reduce(static_cast<size_t>(g.rank) * g.count + i);

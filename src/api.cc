@@ -17,6 +17,8 @@
 
 #define MICS_API extern "C" __attribute__((visibility("default")))
 
+using mics::finish_collective;
+using mics::make_op;
 using mics::Result;
 
 namespace {
@@ -85,26 +87,6 @@ Result check_buffers(const Buffers& b, size_t count, mics_datatype_t type, int n
   return mics::classify_buffers(what, b.in_name, b.in, b.out_name, b.out, op);
 }
 
-// The end of every collective entry point: the error goes to the communicator,
-// and a call that failed its checks inside a group cancels the group.
-Result finish_collective(mics_comm_t comm, Result r) {
-  if (r != MICS_SUCCESS && mics::group::active()) mics::group::cancel(r, mics::thread_error());
-  return record(comm, r);
-}
-
-mics::CollOp make_op(mics::OpKind kind, mics_comm_t comm, const void* send, void* recv,
-                     size_t count, mics_datatype_t type, void* stream) {
-  mics::CollOp op;
-  op.kind = kind;
-  op.comm = comm;
-  op.send = send;
-  op.recv = recv;
-  op.count = count;
-  op.type = type;
-  op.stream = stream;
-  return op;
-}
-
 Result new_unique_id(mics_unique_id* id) {
   if (!id) return MICS_ERROR(MICS_INVALID_ARGUMENT, "id is NULL");
   mics::CommConfig config;
@@ -160,30 +142,6 @@ Result init_rank(mics_comm_t* comm, int nranks, const mics_unique_id& id, int ra
 }
 
 }  // namespace
-
-MICS_API const char* mics_result_string(mics_result_t r) {
-  switch (r) {
-    case MICS_SUCCESS:
-      return "MICS_SUCCESS";
-    case MICS_INVALID_ARGUMENT:
-      return "MICS_INVALID_ARGUMENT";
-    case MICS_INVALID_USAGE:
-      return "MICS_INVALID_USAGE";
-    case MICS_SYSTEM_ERROR:
-      return "MICS_SYSTEM_ERROR";
-    case MICS_REMOTE_ERROR:
-      return "MICS_REMOTE_ERROR";
-    case MICS_TIMEOUT:
-      return "MICS_TIMEOUT";
-    case MICS_CUDA_ERROR:
-      return "MICS_CUDA_ERROR";
-    case MICS_INTERNAL_ERROR:
-      return "MICS_INTERNAL_ERROR";
-    case MICS_IN_PROGRESS:
-      return "MICS_IN_PROGRESS";
-  }
-  return "MICS_UNKNOWN_RESULT";
-}
 
 MICS_API const char* mics_last_error(mics_comm_t comm) {
   return comm ? comm->last_error.c_str() : mics::thread_error().c_str();

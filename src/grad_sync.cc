@@ -6,7 +6,6 @@
 
 #include "src/coll/collectives.h"
 #include "src/comm.h"
-#include "src/group.h"
 #include "src/op.h"
 #include "src/reduce/reduce.h"
 
@@ -77,21 +76,13 @@ MICS_API mics_result_t mics_grad_sync(const void* grads, void* shard_accum, size
                                       mics_comm_t partition, mics_comm_t replication,
                                       void* stream) {
   mics::clear_thread_error();
-  mics::CollOp call;
-  call.kind = mics::OpKind::kGradSync;
-  call.comm = partition;
-  call.replication = replication;
-  call.send = grads;
-  call.recv = shard_accum;
-  call.count = shard_count;
-  call.type = type;
+  mics::CollOp call = mics::make_op(mics::OpKind::kGradSync, partition, grads, shard_accum,
+                                    shard_count, type, stream);
   call.op = op;
+  call.replication = replication;
   call.boundary = is_boundary != 0;
-  call.stream = stream;
   mics::Result r =
       mics::check_args(grads, shard_accum, shard_count, type, op, partition, replication, &call);
   if (r == MICS_SUCCESS) r = mics::issue(call);
-  if (r != MICS_SUCCESS && mics::group::active()) mics::group::cancel(r, mics::thread_error());
-  if (r != MICS_SUCCESS && partition) partition->last_error = mics::thread_error();
-  return r;
+  return mics::finish_collective(partition, r);
 }

@@ -28,6 +28,19 @@ const char* op_name(OpKind kind) {
   return "?";
 }
 
+CollOp make_op(OpKind kind, mics_comm* comm, const void* send, void* recv, size_t count,
+               mics_datatype_t type, void* stream) {
+  CollOp op;
+  op.kind = kind;
+  op.comm = comm;
+  op.send = send;
+  op.recv = recv;
+  op.count = count;
+  op.type = type;
+  op.stream = stream;
+  return op;
+}
+
 size_t op_send_bytes(const CollOp& op) {
   const size_t bytes = op.count * mics_type_size(op.type);
   switch (op.kind) {
@@ -103,6 +116,13 @@ Result execute(const CollOp& op) {
 Result issue(const CollOp& op) {
   if (group::active()) return group::record(op);
   return execute(op);
+}
+
+Result finish_collective(mics_comm* comm, Result r) {
+  if (r == MICS_SUCCESS) return r;
+  if (group::active()) group::cancel(r, thread_error());
+  if (comm) comm->last_error = thread_error();
+  return r;
 }
 
 }  // namespace mics

@@ -44,6 +44,11 @@ struct CollOp {
 
 const char* op_name(OpKind kind);
 
+// The one way an entry point builds its call: the fields every collective has.
+// The caller then sets what only its kind uses (op, root, replication, boundary).
+CollOp make_op(OpKind kind, mics_comm* comm, const void* send, void* recv, size_t count,
+               mics_datatype_t type, void* stream);
+
 // Bytes of the input (send) and output (recv) regions of op on its communicator.
 size_t op_send_bytes(const CollOp& op);
 size_t op_recv_bytes(const CollOp& op);
@@ -59,6 +64,11 @@ Result issue(const CollOp& op);
 
 // Runs op now, ignoring groups (what group end calls for each recorded op).
 Result execute(const CollOp& op);
+
+// The end of every collective entry point: a failure is copied into comm (so
+// that mics_last_error(comm) reads it from any thread), and a call that failed
+// its checks inside a group cancels the group.
+Result finish_collective(mics_comm* comm, Result r);
 
 // Host-memory grad_sync (src/grad_sync.cc).
 Result grad_sync_host(const void* grads, void* accum, size_t count, mics_datatype_t type,

@@ -1,5 +1,6 @@
-// Pieces of the mics API shim shared by the MPI and Gloo baselines: result
-// names, type sizes, the last-error string, node layout from host names.
+// Pieces of the mics API shim shared by the MPI and Gloo baselines: type
+// sizes, the last-error string, node layout from host names. The result names
+// (mics_result_string) are libmics' own src/result_string.cc, compiled in.
 #include <unistd.h>
 
 #include <cerrno>
@@ -87,30 +88,6 @@ bool RankFromEnv(int* rank, int* size) {
 }  // namespace mics_shim
 
 extern "C" {
-
-const char* mics_result_string(mics_result_t r) {
-  switch (r) {
-    case MICS_SUCCESS:
-      return "MICS_SUCCESS";
-    case MICS_INVALID_ARGUMENT:
-      return "MICS_INVALID_ARGUMENT";
-    case MICS_INVALID_USAGE:
-      return "MICS_INVALID_USAGE";
-    case MICS_SYSTEM_ERROR:
-      return "MICS_SYSTEM_ERROR";
-    case MICS_REMOTE_ERROR:
-      return "MICS_REMOTE_ERROR";
-    case MICS_TIMEOUT:
-      return "MICS_TIMEOUT";
-    case MICS_CUDA_ERROR:
-      return "MICS_CUDA_ERROR";
-    case MICS_INTERNAL_ERROR:
-      return "MICS_INTERNAL_ERROR";
-    case MICS_IN_PROGRESS:
-      return "MICS_IN_PROGRESS";
-  }
-  return "MICS_UNKNOWN_RESULT";
-}
 
 const char* mics_last_error(mics_comm_t) { return mics_shim::g_last_error.c_str(); }
 

@@ -3,7 +3,8 @@
 #  1. the GPU pieces alone (tests/gpu/standalone: the device kernels, the host reference kernels,
 #     reduce_kernels_test and reduce_kernels_bench; no libfabric or hwloc needed);
 #  2. libmics' device-buffer path (the whole tree with MICS_CUDA: device_path_test, the
-#     init_all/group tests, device_collectives_bench). The GPU machine has libfabric's runtime
+#     init_all/group tests, device_collectives_bench; the perf binaries with -M cuda and the NCCL
+#     side-by-side, tests/gpu/perf_cuda.sh; compute-sanitizer, tests/gpu/sanitize.sh). The GPU machine has libfabric's runtime
 #     but not its headers: prepare them here once with `tests/gpu/run.sh --prepare-deps` (copies
 #     them to build-gpu-deps/, which is git-ignored: name it in the device run's `carry`).
 # Prints a summary table and writes gpu_summary.json to $OUT if set, else to the current
@@ -13,6 +14,7 @@
 #   bash tests/gpu/run.sh            # MICS_GPU_BUILD_DIR (default build-gpu/), MICS_GPU_JOBS,
 #                                    # MICS_GPU_BENCH_ARGS (default: 1 MiB .. 1 GiB sweep),
 #                                    # MICS_GPU_DEVICE_BENCH_ARGS (default: k = 2, 4; 8 B .. 64 MiB)
+#                                    # MICS_GPU_PERF_ARGS (perf_cuda.sh), MICS_GPU_SANITIZER_FILTER
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [[ "${1:-}" == "--prepare-deps" ]]; then
@@ -86,6 +88,8 @@ say "bench: exit $bench_rc"
 # ---- stage 2: libmics' device path (the whole tree) ----
 full="$build/full"
 full_rc=0; full_build_s=0; full_test_s=0; full_note=""
+perf_rc=0; sanitizer_rc=0
+rm -f "$build/perf_cuda.json" "$build/sanitizer.json"
 if ! pkg-config --exists libfabric 2>/dev/null && [[ -d "$root/build-gpu-deps/libfabric/include" ]]; then
   # Headers carried from a machine that has them; the library is this machine's runtime.
   lib=$(ldconfig -p 2>/dev/null | awk '/libfabric\.so\.1 /{print $NF; exit}')
@@ -111,7 +115,8 @@ if ! pkg-config --exists libfabric hwloc 2>/dev/null; then
 elif ! cmake -S "$root" -B "$full" "${gen[@]}" -DMICS_WERROR="${MICS_GPU_WERROR:-OFF}" \
          -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$log" 2>&1 ||
      ! cmake --build "$full" -j "$jobs" --target device_path_test init_all_test group_test \
-         device_collectives_bench >>"$log" 2>&1; then
+         device_collectives_bench all_gather_perf reduce_scatter_perf all_reduce_perf \
+         broadcast_perf >>"$log" 2>&1; then
   say "device path: BUILD FAILED (log: $log)"; tail -40 "$log"; full_rc=1
 else
   full_build_s=$((SECONDS - b0))
@@ -130,6 +135,13 @@ else
   timeout 180 "$full/perf/device_collectives_bench" ${MICS_GPU_DEVICE_BENCH_ARGS:-} \
     --json "$build/device_bench.json" 2>&1 | tee -a "$log"
   say "device bench: exit ${PIPESTATUS[0]}"
+  # The perf binaries with -M cuda (2 ranks, #wrong == 0) and the NCCL side-by-side; then
+  # compute-sanitizer on a small configuration of device_path_test.
+  bash "$root/tests/gpu/perf_cuda.sh" "$full" "$build" "$log" || perf_rc=1
+  say "perf -M cuda / --engine nccl: exit $perf_rc"
+  bash "$root/tests/gpu/sanitize.sh" "$full/tests/device_path_test" "$build" "$log" "$gpu_name" ||
+    sanitizer_rc=1
+  say "compute-sanitizer: exit $sanitizer_rc"
   # Torch backend tests (test_cuda.py: CUDA tensors) when MICS_GPU_TORCH_PYTHON has torch.
   if [[ -n "${MICS_GPU_TORCH_PYTHON:-}" ]]; then
     { cmake "$full" -DMICS_BUILD_TORCH=ON -DMICS_TORCH_PYTHON="$MICS_GPU_TORCH_PYTHON" &&
@@ -168,11 +180,20 @@ try:
     bench = json.load(open(build + "/bench.json"))
 except Exception as e:
     bench = {"error": str(e)}
+def optional(name):
+    try:
+        return json.load(open(build + "/" + name))
+    except Exception as e:
+        return {"skipped": f"{name}: {e}"}
+perf_cuda = optional("perf_cuda.json")
+sanitizer = optional("sanitizer.json")
 summary = {"gpu": "$gpu_name", "driver": "$driver", "nvcc": "${nvcc_version:-}",
            "build_s": $build_s, "test_s": $test_s, "test_exit": $test_rc, "bench_exit": $bench_rc,
            "tests": tests, "bench": bench, "device_path_build_s": $full_build_s,
            "device_path_test_s": $full_test_s, "device_path_exit": $full_rc,
            "device_path_tests": device_tests, "device_bench": device_bench,
+           "perf_cuda": perf_cuda, "perf_cuda_exit": $perf_rc, "sanitizer": sanitizer,
+           "sanitizer_exit": $sanitizer_rc,
            "total_s": $((SECONDS - t0))}
 print("\n| item | result |\n|---|---|")
 print(f"| GPU | {summary['gpu']} (driver {summary['driver']}, nvcc {summary['nvcc']}) |")
@@ -208,12 +229,37 @@ if "rows" in device_bench:
         print(f"| {r['coll']} | {r['ranks']} | {r['bytes']} | {r['us']:.1f} | {r['busbw_gbps']:.2f} |")
 else:
     print(f"\ndevice bench: {device_bench.get('skipped') or device_bench.get('error')}")
+def perf_line(name, r):
+    if r["status"] == "skipped":
+        return f"| {name} | skipped: {r.get('reason', '')} |"
+    rows = r.get("rows") or [{}]
+    last = rows[-1].get("out_of_place", {})
+    return (f"| {name} | {r['status']} (exit {r['exit']}), #wrong {r.get('out_of_bounds')}, "
+            f"{rows[-1].get('size', 0)} B: {last.get('time_us', 0):.1f} us, "
+            f"busbw {last.get('busbw', 0):.2f} GB/s |")
+print("\n| perf binaries, 2 ranks, -M cuda | result |\n|---|---|")
+if "sweeps" in perf_cuda:
+    for coll, r in perf_cuda["sweeps"].items():
+        print(perf_line(coll, r))
+    side = perf_cuda["side_by_side"]
+    print(perf_line("allgather 64 MiB, mics", side["mics"]))
+    print(perf_line("allgather 64 MiB, NCCL (NCCL_HOSTID per rank: sockets)", side["nccl"]))
+else:
+    print(f"| all | {perf_cuda.get('skipped')} |")
+if "skipped" in sanitizer:
+    print(f"\ncompute-sanitizer: skipped: {sanitizer['skipped']}")
+else:
+    for t in ("memcheck", "racecheck"):
+        r = sanitizer.get(t, {})
+        print(f"compute-sanitizer {t}: exit {r.get('exit')}, {r.get('summary')}, "
+              f"{r.get('tests_passed')} tests passed")
 json.dump(summary, open(dest, "w"), indent=1)
 print(f"summary written to {dest}")
 EOF
 echo "total: $((SECONDS - t0)) s" | tee -a "$log"
 if [[ -n "$skip_reason" ]]; then
-  echo "$skip_reason: the GPU tests were skipped and the bench did not run"
+  echo "$skip_reason: the GPU tests were skipped; the benches, the -M cuda / NCCL perf runs and"
+  echo "compute-sanitizer did not run"
 fi
-(( test_rc == 0 && full_rc == 0 )) || exit 1
+(( test_rc == 0 && full_rc == 0 && perf_rc == 0 && sanitizer_rc == 0 )) || exit 1
 exit 0
