@@ -67,7 +67,7 @@ void ShmDomain::expose(uint64_t tag, uint64_t shape, const void* addr, size_t by
   } else {
     x.addr.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_relaxed);
   }
-  tsan_release(&x.tag);  // orders our writes to the exposed buffer before peers' reads
+  MICS_TSAN_RELEASE(&x.tag);  // orders our writes to the exposed buffer before peers' reads
   x.tag.store(tag, std::memory_order_release);
   line_tag_[line] = tag;
   line_readers_[line] = readers;
@@ -90,7 +90,9 @@ int ShmDomain::unreleased_reader(uint64_t tag, bool await) {
     if (static_cast<int32_t>(seq_of(released) - seq_of(tag)) < 0) return i;
   }
   // Their reads of our buffer come before whatever we write into it next.
-  for (int i : line_readers_[line]) tsan_acquire(&channel(my_index_, i)->released);
+#ifdef MICS_TSAN
+  for (int i : line_readers_[line]) MICS_TSAN_ACQUIRE(&channel(my_index_, i)->released);
+#endif
   return -1;
 }
 
@@ -111,7 +113,7 @@ ShmDomain::Exposure ShmDomain::exposure(int index, uint64_t tag) const {
       e.inline_words[i] = x.inline_words[i].load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (x.tag.load(std::memory_order_relaxed) == e.tag) {
-      tsan_acquire(sync_key(index, &x.tag));
+      MICS_TSAN_ACQUIRE(sync_key(index, &x.tag));
       return e;
     }
   }
@@ -129,7 +131,7 @@ int ShmDomain::read_exposed(int index, const Exposure& e, size_t off, size_t len
 
 void ShmDomain::release_exposure(int index, uint64_t tag) {
   std::atomic<uint64_t>& released = channel(index, my_index_)->released;
-  tsan_release(sync_key(index, &released));  // our reads of its buffer come first
+  MICS_TSAN_RELEASE(sync_key(index, &released));  // our reads of its buffer come first
   released.store(tag, std::memory_order_seq_cst);
   if (header(index)->awaiting_release.load(std::memory_order_seq_cst)) ring_doorbell(header(index));
 }

@@ -63,6 +63,7 @@ Result ShmDomain::create(const std::string& name, int my_index, int nlocal, cons
   d->params_ = params;
   d->maps_.resize(nlocal);
   d->pids_.assign(nlocal, 0);
+  d->own_pid_ = getpid();
   d->spin_us_ = params.spin_us >= 0 ? params.spin_us : nlocal <= usable_cpus() ? kDefaultSpinUs : 0;
   if (params.peer_reads) allow_peer_reads();  // before `ready`: peers probe us after it
   d->data_offset_ = round_up(sizeof(MailboxHeader) + nlocal * sizeof(ChannelCtl), 4096);
@@ -77,7 +78,7 @@ Result ShmDomain::create(const std::string& name, int my_index, int nlocal, cons
   h->direct_bytes = params.direct_bytes;
   h->self_addr = reinterpret_cast<uintptr_t>(h);
   for (int i = 0; i < nlocal; ++i) new (d->channel(my_index, i)) ChannelCtl();
-  tsan_release(&h->ready);
+  MICS_TSAN_RELEASE(&h->ready);
   h->ready.store(1, std::memory_order_release);
   if (nlocal == 1) {
     unlink_segment(name);
@@ -119,7 +120,7 @@ Result ShmDomain::attach_one(int i, const std::string& name, Deadline deadline) 
       return MICS_ERROR(MICS_TIMEOUT, "mailbox %s was never initialised", name.c_str());
     usleep(100);
   }
-  tsan_acquire(sync_key(i, &h->ready));
+  MICS_TSAN_ACQUIRE(sync_key(i, &h->ready));
   if (h->magic != kMagic || h->nlocal != static_cast<uint32_t>(nlocal_) ||
       h->nslots != static_cast<uint32_t>(params_.nslots) || h->slot_bytes != params_.slot_bytes ||
       h->direct_bytes != params_.direct_bytes)
@@ -136,7 +137,7 @@ Result ShmDomain::attach_one(int i, const std::string& name, Deadline deadline) 
 }
 
 const void* ShmDomain::sync_key(int index, const void* p) const {
-  if (index != my_index_ && pids_[index] != getpid()) return nullptr;
+  if (index != my_index_ && pids_[index] != own_pid_) return nullptr;
   const auto* base = static_cast<const char*>(maps_[index].base);
   return reinterpret_cast<const char*>(header(index)->self_addr) +
          (static_cast<const char*>(p) - base);

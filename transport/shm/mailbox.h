@@ -151,6 +151,7 @@ class ShmDomain {
   size_t data_offset_ = 0;
   std::vector<Mapping> maps_;  // per local index; maps_[my_index_] is our own
   std::vector<int> pids_;
+  int own_pid_ = 0;  // getpid() at creation (sync_key compares peers' with it)
   bool unlinked_ = false;
   int64_t spin_us_ = 0;
   mutable int peer_reads_ = -1;    // agreed answer of peer_reads(), -1 = not computed yet

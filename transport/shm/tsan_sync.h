@@ -7,7 +7,7 @@
 // peer's header read by the cross-memory probe, and user buffers exposed on
 // the single-copy path. These calls name the flag by its address in its
 // owner's own mapping (the same key for every alias) and tell TSan about the
-// edge. Without TSan they compile to nothing.
+// edge.
 #pragma once
 
 #if defined(__SANITIZE_THREAD__)
@@ -23,25 +23,25 @@ extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
 #endif
 
-namespace mics::transport::shm {
-
-// Call right before the release store of the flag whose owner-side key is `key`
-// (nullptr: the flag's owner is another process, nothing to tell).
-inline void tsan_release(const void* key) {
+// MICS_TSAN_RELEASE(key): call right before the release store of the flag
+// whose owner-side key is `key`; MICS_TSAN_ACQUIRE(key): right after the
+// acquire load that saw the stored value. A null key (the flag's owner is
+// another process) tells TSan nothing. Without TSan the key expression is not
+// even evaluated: these sit on the latency path.
 #ifdef MICS_TSAN
-  if (key) __tsan_release(const_cast<void*>(key));
+#define MICS_TSAN_RELEASE(key)                                         \
+  do {                                                                 \
+    if (const void* k_ = (key)) __tsan_release(const_cast<void*>(k_)); \
+  } while (0)
+#define MICS_TSAN_ACQUIRE(key)                                         \
+  do {                                                                 \
+    if (const void* k_ = (key)) __tsan_acquire(const_cast<void*>(k_)); \
+  } while (0)
 #else
-  (void)key;
+#define MICS_TSAN_RELEASE(key) \
+  do {                         \
+  } while (0)
+#define MICS_TSAN_ACQUIRE(key) \
+  do {                         \
+  } while (0)
 #endif
-}
-
-// Call right after the acquire load that saw the flag's stored value.
-inline void tsan_acquire(const void* key) {
-#ifdef MICS_TSAN
-  if (key) __tsan_acquire(const_cast<void*>(key));
-#else
-  (void)key;
-#endif
-}
-
-}  // namespace mics::transport::shm
