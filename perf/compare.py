@@ -308,6 +308,7 @@ def sweep_main(args, colls, systems, tmpdir):
                "memcpy_gbps": single, "memcpy_runs": [m["memcpy_gbps"] for m in memcpy],
                "concurrent_gbps": concurrent,
                "concurrent_runs": [m.get("concurrent_gbps") for m in memcpy],
+               "cma_gbps": med([m.get("cma_gbps", 0) for m in memcpy]) if memcpy else None,
                "bound_rate": args.rate, "bound": args.bound,
                "staged_gbps": med([m["staged_gbps"] for m in memcpy]) if memcpy else None,
                "collectives": {}}
@@ -317,7 +318,8 @@ def sweep_main(args, colls, systems, tmpdir):
         print(f"# memcpy_bound: single-thread memcpy {single:.2f} GB/s (median of {each}); "
               f"{min(args.np, args.cores)} threads at once {concurrent:.2f} GB/s each "
               f"(median of {each_c}); staged through a 256 KiB slot "
-              f"{summary['staged_gbps']:.2f} GB/s; bounds use the {args.rate} rate")
+              f"{summary['staged_gbps']:.2f} GB/s; the kernel's copy (process_vm_readv, one "
+              f"thread) {summary['cma_gbps']:.2f} GB/s; bounds use the {args.rate} rate")
     halves = ["oop", "ip"] if args.half == "both" else [args.half]
     for c in colls:
         summary["collectives"][c] = {}
