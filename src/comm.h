@@ -34,6 +34,7 @@ struct mics_comm {
   mics::transport::ofi::OfiParams net_params;
   mics::coll::Algo algo = mics::coll::Algo::kAuto;  // MICS_ALGO
   mics::coll::CostModel model;                      // MICS_MODEL_*
+  int64_t stream_bytes = 0;                         // MICS_STREAM_BYTES (CommConfig)
   uint32_t algo_logged = 0;                         // which choices were logged at INFO
 
   // Transports. Declared before `conn` so the connections go first on destruction.
@@ -96,6 +97,9 @@ struct CommConfig {
   transport::ofi::OfiParams net_params;
   coll::Algo algo = coll::Algo::kAuto;
   coll::CostModel model;
+  // MICS_STREAM_BYTES: out-of-place reduce-scatter blocks from this size are
+  // written with non-temporal stores (0 = never). Measured, docs/PERFORMANCE.md.
+  int64_t stream_bytes = int64_t{32} << 20;
 };
 
 // The network side of a new communicator: its endpoint (already open, its

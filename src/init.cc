@@ -65,6 +65,7 @@ Result config_from_env(CommConfig* out) {
   MICS_CHECK(transport::ofi::ofi_params_from_env(&out->net_params));
   MICS_CHECK(coll::algo_from_env(&out->algo));
   MICS_CHECK(coll::cost_model_from_env(&out->model));
+  MICS_CHECK(env_int("MICS_STREAM_BYTES", out->stream_bytes, 0, INT64_MAX, &out->stream_bytes));
   return MICS_SUCCESS;
 }
 
@@ -98,6 +99,7 @@ Result build_comm(std::vector<RankInfo> ranks, int rank, uint64_t session, uint6
   c->net_params = config.net_params;
   c->algo = config.algo;
   c->model = config.model;
+  c->stream_bytes = config.stream_bytes;
   c->net_domain = net.domain;
   c->net = std::move(net.endpoint);
 

@@ -71,6 +71,7 @@ Result split_comm(mics_comm* parent, int color, int key, mics_comm** out) {
   config.net_params = parent->net_params;
   config.algo = parent->algo;
   config.model = parent->model;
+  config.stream_bytes = parent->stream_bytes;
   MICS_CHECK(build_comm(std::move(infos), new_rank, parent->session, comm_id, config,
                         std::move(net), out));
   return MICS_SUCCESS;

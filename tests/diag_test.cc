@@ -163,6 +163,7 @@ TEST(EnvironmentGarbage, EveryVariableIsCheckedAtInit) {
         {"MICS_SHM_SLOTS", "1"},           {"MICS_SHM_CHUNK_BYTES", "12abc"},
         {"MICS_NET_CHUNK_BYTES", "0"},     {"MICS_NET_DELAY_US", "-1"},
         {"MICS_MODEL_NET", "fast"},        {"MICS_MODEL_SHM", "1,0"},
+        {"MICS_STREAM_BYTES", "lots"},     {"MICS_STREAM_BYTES", "-1"},
     };
     for (const auto& [name, value] : cases) {
       mics_unique_id id;

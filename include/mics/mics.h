@@ -24,7 +24,7 @@
  *   MICS_SHM_CHUNK_BYTES, MICS_SHM_SLOTS                  shared-memory channel shape
  *   MICS_SHM_CMA (1|0), MICS_SHM_DIRECT_BYTES, MICS_SHM_SPIN_US  single-copy reads of peers'
  *                     buffers (on/off, from this many bytes per rank); poll before sleeping
- *   MICS_STREAM_BYTES  bytes (default 0 = off)            out-of-place reduce-scatter blocks from
+ *   MICS_STREAM_BYTES  bytes (default 32 MiB; 0 = off)    out-of-place reduce-scatter blocks from
  *                     this size are written with non-temporal stores
  *   MICS_FI_PROVIDER, MICS_NET_IFACE                      libfabric provider / tcp interface
  *   MICS_NET_CHUNK_BYTES, MICS_NET_SLOTS, MICS_NET_DELAY_US  network channel shape
