@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 
 #include "src/base/env.h"
 #include "src/base/log.h"
@@ -52,8 +53,19 @@ hwloc_obj_t pci_ancestor(hwloc_obj_t o) {
   return nullptr;
 }
 
+// An enum attribute as the integer hwloc stored. A topology XML (MICS_TOPO_FILE)
+// can set any number there, and loading an out-of-range value through the
+// enum type is undefined behaviour (found by fuzz_topo_xml under UBSan).
+template <typename E>
+long long raw_enum(const E& field) {
+  std::underlying_type_t<E> raw;
+  memcpy(&raw, &field, sizeof(raw));
+  return static_cast<long long>(raw);
+}
+
 bool is_host_bridge(hwloc_obj_t o) {
-  return o->type == HWLOC_OBJ_BRIDGE && o->attr->bridge.upstream_type == HWLOC_OBJ_BRIDGE_HOST;
+  return o->type == HWLOC_OBJ_BRIDGE &&
+         raw_enum(o->attr->bridge.upstream_type) == HWLOC_OBJ_BRIDGE_HOST;
 }
 
 int numa_of(hwloc_topology_t t, hwloc_obj_t o) {
@@ -157,7 +169,7 @@ void add_nics(hwloc_topology_t t, const std::vector<hwloc_obj_t>& gpu_pci, Machi
   };
   std::vector<Found> found;
   for (hwloc_obj_t o = nullptr; (o = hwloc_get_next_osdev(t, o));) {
-    const auto type = o->attr->osdev.type;
+    const long long type = raw_enum(o->attr->osdev.type);
     if (type != HWLOC_OBJ_OSDEV_OPENFABRICS && type != HWLOC_OBJ_OSDEV_NETWORK) continue;
     hwloc_obj_t pci = pci_ancestor(o);
     // Interfaces without a PCI device are virtual (lo, docker0, veth): no rail.
