@@ -99,6 +99,25 @@ Result expose(Call& call, const void* addr, size_t bytes, const std::vector<int>
   return MICS_SUCCESS;
 }
 
+// One pass over the pending peers: reads (and drops from *pending) those
+// whose exposure for this call is there. Never waits.
+Result read_exposed_peers(Call& call, const std::vector<DirectBlock>& blocks,
+                          std::vector<int>* pending, bool* progressed) {
+  *progressed = false;
+  for (size_t i = 0; i < pending->size();) {
+    bool done = false;
+    const DirectBlock& b = blocks[(*pending)[i]];
+    MICS_CHECK(try_read_peer(call, (*pending)[i], b.bytes, b.dst, &done));
+    if (done) {
+      pending->erase(pending->begin() + static_cast<long>(i));
+      *progressed = true;
+    } else {
+      ++i;
+    }
+  }
+  return MICS_SUCCESS;
+}
+
 // Inline exposures: within the polling budget, watch the exposures
 // themselves rather than the doorbell. An owner's store is then one cache-line
 // transfer away from us, where the doorbell adds a round trip on its own line
@@ -108,15 +127,8 @@ Result poll_inline(Call& call, const std::vector<DirectBlock>& blocks, std::vect
   if (spin_us <= 0) return MICS_SUCCESS;
   const Deadline until = Deadline::after_us(spin_us);
   for (int polls = 1; !pending->empty(); ++polls) {
-    for (size_t i = 0; i < pending->size();) {
-      bool done = false;
-      const DirectBlock& b = blocks[(*pending)[i]];
-      MICS_CHECK(try_read_peer(call, (*pending)[i], b.bytes, b.dst, &done));
-      if (done)
-        pending->erase(pending->begin() + static_cast<long>(i));
-      else
-        ++i;
-    }
+    bool progressed = false;
+    MICS_CHECK(read_exposed_peers(call, blocks, pending, &progressed));
     if (polls % 64 == 0 && until.expired()) break;  // the clock costs more than a poll
     __builtin_ia32_pause();
   }
@@ -158,17 +170,7 @@ Result direct_allgather_blocks(Call& call, const void* own, const std::vector<Di
   while (!pending.empty()) {
     uint32_t seen = c->wake_count();
     bool progressed = false;
-    for (size_t i = 0; i < pending.size();) {
-      bool done = false;
-      const DirectBlock& b = blocks[pending[i]];
-      MICS_CHECK(try_read_peer(call, pending[i], b.bytes, b.dst, &done));
-      if (done) {
-        pending.erase(pending.begin() + static_cast<long>(i));
-        progressed = true;
-      } else {
-        ++i;
-      }
-    }
+    MICS_CHECK(read_exposed_peers(call, blocks, &pending, &progressed));
     if (!progressed && !own_copied) {  // side work while late peers get going
       memcpy(mine.dst, own, mine.bytes);
       own_copied = progressed = true;

@@ -118,13 +118,12 @@ bool OfiPeer::peer_failed(int* code, std::string* reason) const {
   return true;
 }
 
-Result OfiPeer::post_notice_send() {
+void OfiPeer::post_notice_send() {
   ssize_t rc = fi_tsend(ep_->ep_, notice_buf(1), sizeof(FailureNotice), desc_, addr_,
                         notice_tag(ep_->my_rank_), &notice_ops_[1].ctx);
-  if (rc == -FI_EAGAIN) return MICS_IN_PROGRESS;
+  if (rc == -FI_EAGAIN) return;  // still pending: flush() tries again
   // Best effort: a peer we cannot reach any more needs no notice.
   notice_state_ = rc == 0 ? NoticeState::kPosted : NoticeState::kDone;
-  return MICS_SUCCESS;
 }
 
 void* OfiPeer::send_slot() {

@@ -77,7 +77,7 @@ class OfiPeer {
   }
   Result post_recv(uint32_t seq);
   Result post_credit_recv(uint32_t index);
-  Result post_notice_send();
+  void post_notice_send();
 
   OfiEndpoint* ep_;
   int rank_;
