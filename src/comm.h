@@ -12,6 +12,7 @@
 #include "src/bootstrap.h"
 #include "src/coll/cost_model.h"
 #include "src/coll/direct_block.h"
+#include "src/coll/direct_memory.h"
 #include "src/device.h"
 #include "topo/layout.h"
 #include "transport/connection.h"
@@ -70,8 +71,13 @@ struct mics_comm {
   // The single-copy path (src/coll/direct.cc): the last call in which this rank
   // read every peer's exposure, and scratch lists reused from call to call.
   uint64_t direct_read_all_seq = 0;
-  std::vector<int> direct_indices, direct_pending;
+  std::vector<int> direct_indices, direct_pending, direct_read;
   std::vector<mics::coll::DirectBlock> direct_blocks;
+  // How direct calls touch buffers (src/coll/direct_memory.h): the device
+  // proxy's memory while the proxy runs a device call on this communicator
+  // (only it runs calls then: host calls drain the proxy first), else ours.
+  mics::coll::DirectMemory* device_memory = nullptr;
+  std::unique_ptr<mics::coll::DirectMemory, mics::coll::DirectMemoryDeleter> host_memory;
 
   // Subgroups of the hierarchical algorithms, made on first use.
   std::unique_ptr<mics_comm> rail_comm;  // ranks sharing our local rank, one per node

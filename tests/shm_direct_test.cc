@@ -1,7 +1,8 @@
 // The single-copy shared-memory path (src/coll/direct.cc over
 // transport/shm's expose / read / release): MICS_SHM_DIRECT_BYTES=1 sends
-// every non-empty allgather and broadcast through it, checked bit-exactly over
-// the type x count x mode matrix on 2, 3 and 4 ranks (processes: cross-memory
+// every non-empty allgather and broadcast through it (and, with
+// MICS_SHM_DIRECT_REDUCE=1, every reduce-scatter and allreduce), checked
+// bit-exactly over the type x (op x) count x mode matrix on 2, 3 and 4 ranks (processes: cross-memory
 // attach; threads of one process: memcpy), interleaved with ring calls; the
 // fallback when one rank cannot read its peers (seccomp makes
 // process_vm_readv fail with EPERM there); and a peer killed while the others
@@ -53,7 +54,56 @@ void RunDataMatrix(mics_comm_t comm, int rank, int n) {
   HCHECK_OK(mics_barrier(comm));
 }
 
+// Every type x op x count x mode of the reductions, for the direct
+// reduce-scatter (MICS_SHM_DIRECT_REDUCE=1): reduce-scatter itself, and
+// allreduce, whose two halves then both expose buffers.
+void RunReduceMatrix(mics_comm_t comm, int rank, int n) {
+  CheckCtx ctx{comm, rank, n};
+  for (int t = 0; t < MICS_NUM_TYPES; ++t) {
+    for (int o = 0; o < MICS_NUM_OPS; ++o) {
+      for (size_t count : kCounts) {
+        for (bool in_place : {false, true}) {
+          const auto type = static_cast<mics_datatype_t>(t);
+          const auto op = static_cast<mics_redop_t>(o);
+          CheckedCollective(ctx, {Coll::kReduceScatter, type, op, count, in_place, 0});
+          CheckedCollective(ctx, {Coll::kAllreduce, type, op, count, in_place, 0});
+        }
+      }
+    }
+  }
+  // Interleaved with allgathers on the same exposure lines.
+  CheckedCollective(ctx, {Coll::kAllgather, MICS_FLOAT32, MICS_SUM, 1000, false, 0});
+  CheckedCollective(ctx, {Coll::kReduceScatter, MICS_FLOAT32, MICS_SUM, 1000, true, 0});
+  HCHECK_OK(mics_barrier(comm));
+}
+
+void RunOnThreads(int n, void (*body)(mics_comm_t, int, int)) {
+  std::vector<mics_comm_t> comms(n, nullptr);
+  HASSERT_OK(mics_comm_init_all(comms.data(), n, nullptr));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) threads.emplace_back([&comms, r, n, body] { body(comms[r], r, n); });
+  for (std::thread& t : threads) t.join();
+  for (mics_comm_t c : comms) HCHECK_OK(mics_comm_destroy(c));
+}
+
 class DirectMatrix : public ::testing::TestWithParam<int> {};
+
+TEST_P(DirectMatrix, ReduceScatterReadingPeersEveryTypeOpCountModeOnProcesses) {
+  const int n = GetParam();
+  mics_test::Options opts;
+  opts.env = {{"MICS_SHM_DIRECT_BYTES", "1"}, {"MICS_SHM_DIRECT_REDUCE", "1"}};
+  run_ranks(
+      n, [n](mics_comm_t comm, int rank) { RunReduceMatrix(comm, rank, n); }, opts);
+}
+
+TEST_P(DirectMatrix, ReduceScatterReadingPeersOnThreadsOfOneProcess) {
+  const int n = GetParam();
+  mics_test::Options opts;
+  opts.init = false;
+  opts.env = {{"MICS_SHM_DIRECT_BYTES", "1"}, {"MICS_SHM_DIRECT_REDUCE", "1"}};
+  run_ranks(
+      1, [n](mics_comm_t, int) { RunOnThreads(n, RunReduceMatrix); }, opts);
+}
 
 TEST_P(DirectMatrix, AllgatherAndBroadcastEveryTypeCountModeOnProcesses) {
   const int n = GetParam();
@@ -80,17 +130,7 @@ TEST_P(DirectMatrix, SameMatrixOnThreadsOfOneProcess) {
   opts.init = false;
   opts.env = {{"MICS_SHM_DIRECT_BYTES", "1"}};
   run_ranks(
-      1,
-      [n](mics_comm_t, int) {
-        std::vector<mics_comm_t> comms(n, nullptr);
-        HASSERT_OK(mics_comm_init_all(comms.data(), n, nullptr));
-        std::vector<std::thread> threads;
-        for (int r = 0; r < n; ++r)
-          threads.emplace_back([&comms, r, n] { RunDataMatrix(comms[r], r, n); });
-        for (std::thread& t : threads) t.join();
-        for (mics_comm_t c : comms) HCHECK_OK(mics_comm_destroy(c));
-      },
-      opts);
+      1, [n](mics_comm_t, int) { RunOnThreads(n, RunDataMatrix); }, opts);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, DirectMatrix, ::testing::Values(2, 3, 4),

@@ -7,6 +7,13 @@
 #include "src/coll/direct.h"
 
 namespace mics::coll {
+namespace {
+std::vector<DirectBlock> direct_blocks(const std::vector<BlockView>& views) {
+  std::vector<DirectBlock> blocks(views.size());
+  for (size_t b = 0; b < views.size(); ++b) blocks[b] = {views[b].segs[0], views[b].bytes()};
+  return blocks;
+}
+}  // namespace
 
 Result allreduce(mics_comm* c, const void* send, void* recv, size_t count, mics_datatype_t type,
                  mics_redop_t op) {
@@ -26,11 +33,19 @@ Result allreduce(mics_comm* c, const void* send, void* recv, size_t count, mics_
     offset += len;
   }
   char* mine = static_cast<char*>(recv) + mine_offset * esize;
+  if (use_direct_reduce(c, count / n * esize)) {
+    // Both halves expose a buffer: the allgather is a call of its own (its
+    // own sequence number), so that no reader mistakes one for the other.
+    std::vector<size_t> counts(n);
+    for (int b = 0; b < n; ++b) counts[b] = views[b].bytes() / esize;
+    Result r = finish(call, direct_reduce_scatter(call, send, mine, counts, type, op));
+    if (r != MICS_SUCCESS) return r;
+    Call gather(c, Kind::kAllreduce, type, op, count, 0);
+    return finish(gather, direct_allgather_blocks(gather, mine, direct_blocks(views), false));
+  }
   Result r = ring_reduce_scatter(call, send, mine, spans, ReduceMode{type, op, false, false, n});
   if (r == MICS_SUCCESS && use_direct(c, count / n * esize)) {
-    std::vector<DirectBlock> blocks(n);
-    for (int b = 0; b < n; ++b) blocks[b] = {views[b].segs[0], views[b].bytes()};
-    r = direct_allgather_blocks(call, mine, blocks, false);
+    r = direct_allgather_blocks(call, mine, direct_blocks(views), false);
   } else if (r == MICS_SUCCESS) {
     r = ring_allgather(call, views);
   }

@@ -134,6 +134,9 @@ Call::Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t c
       seq(++c->seq),
       shape((count & kShapeCountMask) | static_cast<uint64_t>(root) << 48),
       deadline(Deadline::after_ms(c->timeout_ms)) {
+  // Device calls on the direct path expose device memory: a rank that called
+  // with host buffers must see a mismatch, not read device addresses.
+  if (c->device_memory) shape |= uint64_t{1} << 63;
   c->in_flight_kind.store(static_cast<uint32_t>(k), std::memory_order_relaxed);
   uint64_t key[2] = {count, static_cast<uint64_t>(root)};
   uint64_t h = topo::hash_bytes(key, sizeof(key)) & 0xfffff;

@@ -1,11 +1,10 @@
 #include "src/coll/direct.h"
 
-#include <cerrno>
-#include <cinttypes>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "transport/shm/liveness.h"
+#include "src/reduce/reduce.h"
 
 namespace mics::coll {
 namespace {
@@ -29,34 +28,23 @@ Result exposure_ready(Call& call, int peer, const ShmDomain::Exposure& e, size_t
   return MICS_SUCCESS;
 }
 
-Result read_failed(Call& call, int peer, int err) {
-  mics_comm* c = call.comm;
-  const int pid = c->ranks[peer].pid;
-  if (err == ESRCH || !transport::shm::process_alive(pid))
-    return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": rank %d (pid %d) has exited",
-                      kind_name(call.kind), call.seq, peer, pid);
-  // The probe at communicator creation succeeded, so a policy changed since
-  // (seccomp, Yama): the peers have chosen this path already, no way back now.
-  return MICS_ERROR(MICS_INTERNAL_ERROR,
-                    "%s #%" PRIu64 ": reading rank %d's buffer (pid %d) failed: %s%s",
-                    kind_name(call.kind), call.seq, peer, pid, strerror(err),
-                    err == EPERM || err == ENOSYS
-                        ? " (cross-memory attach was refused after the communicator was "
-                          "created; set MICS_SHM_CMA=0 on every rank to avoid it)"
-                        : "");
-}
-
-// Copies peer's exposed range into dst once it is exposed, then releases it.
-// Never waits: *done says whether it happened.
+// Starts copying peer's exposed range into dst once it is exposed (the
+// caller flushes the memory's copies, then releases it). Never waits: *done
+// says whether it started.
 Result try_read_peer(Call& call, int peer, size_t bytes, void* dst, bool* done) {
   ShmDomain* shm = call.comm->shm.get();
   const int index = local_index(call.comm, peer);
   ShmDomain::Exposure e = shm->exposure(index, call.tag);
   MICS_CHECK(exposure_ready(call, peer, e, bytes, done));
   if (!*done) return MICS_SUCCESS;
-  int err = shm->read_exposed(index, e, 0, bytes, dst);
-  if (err != 0) return read_failed(call, peer, err);
-  shm->release_exposure(index, call.tag);
+  return direct_memory(call.comm).read(call, {peer, index, e}, 0, bytes, dst);
+}
+
+// Once the copies out of `peers`' exposures are complete, tells them so.
+Result release_peers(Call& call, const std::vector<int>& peers) {
+  if (peers.empty()) return MICS_SUCCESS;
+  MICS_CHECK(direct_memory(call.comm).flush());
+  for (int peer : peers) call.comm->shm->release_exposure(local_index(call.comm, peer), call.tag);
   return MICS_SUCCESS;
 }
 
@@ -95,7 +83,11 @@ Result expose(Call& call, const void* addr, size_t bytes, const std::vector<int>
   std::vector<int>& indices = c->direct_indices;
   indices.clear();
   for (int r : readers) indices.push_back(local_index(c, r));
-  c->shm->expose(call.tag, call.shape, addr, bytes, indices, copy_inline);
+  uint64_t sidecar[ShmDomain::kSidecarBytes / 8];
+  size_t sidecar_bytes = 0;
+  if (!copy_inline)
+    MICS_CHECK(direct_memory(c).describe(call, addr, bytes, sidecar, &sidecar_bytes));
+  c->shm->expose(call.tag, call.shape, addr, bytes, indices, copy_inline, sidecar, sidecar_bytes);
   return MICS_SUCCESS;
 }
 
@@ -104,18 +96,21 @@ Result expose(Call& call, const void* addr, size_t bytes, const std::vector<int>
 Result read_exposed_peers(Call& call, const std::vector<DirectBlock>& blocks,
                           std::vector<int>* pending, bool* progressed) {
   *progressed = false;
+  std::vector<int>& read = call.comm->direct_read;
+  read.clear();
   for (size_t i = 0; i < pending->size();) {
     bool done = false;
     const DirectBlock& b = blocks[(*pending)[i]];
     MICS_CHECK(try_read_peer(call, (*pending)[i], b.bytes, b.dst, &done));
     if (done) {
+      read.push_back((*pending)[i]);
       pending->erase(pending->begin() + static_cast<long>(i));
       *progressed = true;
     } else {
       ++i;
     }
   }
-  return MICS_SUCCESS;
+  return release_peers(call, read);
 }
 
 // Inline exposures: within the polling budget, watch the exposures
@@ -136,14 +131,22 @@ Result poll_inline(Call& call, const std::vector<DirectBlock>& blocks, std::vect
 }
 }  // namespace
 
+bool all_local(const mics_comm* c) {
+  return c->size > 1 && c->shm && static_cast<int>(c->shm_ranks.size()) == c->size;
+}
+
 bool use_direct(const mics_comm* c, size_t bytes) {
-  return c->size > 1 && c->shm && static_cast<int>(c->shm_ranks.size()) == c->size &&
-         bytes >= c->shm_params.direct_bytes && c->shm->peer_reads();
+  if (c->device_memory) return all_local(c);  // device buffers: peers mapped, any size
+  return all_local(c) && bytes >= c->shm_params.direct_bytes && c->shm->peer_reads();
+}
+
+bool use_direct_reduce(const mics_comm* c, size_t bytes) {
+  return use_direct(c, bytes) && (c->device_memory || c->shm_params.direct_reduce);
 }
 
 bool use_inline(const mics_comm* c, size_t bytes) {
-  return c->size > 1 && c->shm && static_cast<int>(c->shm_ranks.size()) == c->size &&
-         bytes <= ShmDomain::kInlineBytes && c->shm_params.inline_exposures;
+  return !c->device_memory && all_local(c) && bytes <= ShmDomain::kInlineBytes &&
+         c->shm_params.inline_exposures;
 }
 
 Result direct_allgather(Call& call, const void* send, void* recv, size_t bytes) {
@@ -172,12 +175,13 @@ Result direct_allgather_blocks(Call& call, const void* own, const std::vector<Di
     bool progressed = false;
     MICS_CHECK(read_exposed_peers(call, blocks, &pending, &progressed));
     if (!progressed && !own_copied) {  // side work while late peers get going
-      memcpy(mine.dst, own, mine.bytes);
+      MICS_CHECK(direct_memory(c).copy(mine.dst, own, mine.bytes));
       own_copied = progressed = true;
     }
     if (!progressed) MICS_CHECK(wait_progress(call, seen, pending.front(), -1));
   }
-  if (!own_copied) memcpy(mine.dst, own, mine.bytes);
+  if (!own_copied) MICS_CHECK(direct_memory(c).copy(mine.dst, own, mine.bytes));
+  MICS_CHECK(direct_memory(c).flush());
   c->direct_read_all_seq = call.seq;
   return copy_inline ? MICS_SUCCESS : wait_released(call, call.tag);
 }
@@ -190,16 +194,82 @@ Result direct_broadcast(Call& call, const void* send, void* recv, size_t bytes, 
       if (r != root) readers.push_back(r);
     const bool copy_inline = use_inline(c, bytes);
     MICS_CHECK(expose(call, send, bytes, readers, copy_inline));
-    if (send != recv) memcpy(recv, send, bytes);
+    MICS_CHECK(direct_memory(c).copy(recv, send, bytes));
+    MICS_CHECK(direct_memory(c).flush());
     return copy_inline ? MICS_SUCCESS : wait_released(call, call.tag);
   }
   for (;;) {
     uint32_t seen = c->wake_count();
     bool done = false;
     MICS_CHECK(try_read_peer(call, root, bytes, recv, &done));
-    if (done) return MICS_SUCCESS;
+    if (done) return release_peers(call, {root});
     MICS_CHECK(wait_progress(call, seen, root, -1));
   }
+}
+
+}  // namespace mics::coll
+
+namespace mics::coll {
+
+Result direct_reduce_scatter(Call& call, const void* send, void* recv,
+                             const std::vector<size_t>& counts, mics_datatype_t type,
+                             mics_redop_t op) {
+  mics_comm* c = call.comm;
+  DirectMemory& mem = direct_memory(c);
+  const int n = c->size, rank = c->rank;
+  const size_t esize = mics_type_size(type), wsize = wire_type_size(type);
+  size_t first = 0, total_count = 0;  // our block's first element; the input's length
+  for (int r = 0; r < n; ++r) {
+    if (r == rank) first = total_count;
+    total_count += counts[r];
+  }
+  const size_t total = total_count * esize, count = counts[rank];
+  std::vector<int>& readers = c->direct_pending;
+  readers.clear();
+  for (int k = 1; k < n; ++k) readers.push_back((rank + k) % n);
+  MICS_CHECK(expose(call, send, total, readers, false));
+
+  const size_t off = first * esize;
+  const char* own = static_cast<const char*>(send) + off;
+  char* out = static_cast<char*>(recv);
+  void* acc_mem = nullptr;
+  MICS_CHECK(mem.scratch(std::max<size_t>(count * wsize, 1), &acc_mem));
+  char* acc = static_cast<char*>(acc_mem);
+  const size_t step = std::max<size_t>(mem.view_limit() / esize, 1);
+  // Inputs are combined in rank order, whichever is exposed first: the same
+  // result on every run, and the same as the reference's order.
+  for (int r = 0; r < n; ++r) {
+    const int index = local_index(c, r);
+    ShmDomain::Exposure e;
+    if (r != rank) {  // wait for r's input (even with nothing to read: r awaits our release)
+      for (bool ready = false;;) {
+        uint32_t seen = c->wake_count();
+        e = c->shm->exposure(index, call.tag);
+        MICS_CHECK(exposure_ready(call, r, e, total, &ready));
+        if (ready) break;
+        MICS_CHECK(wait_progress(call, seen, r, -1));
+      }
+    }
+    for (size_t i = 0; i < count; i += step) {
+      const size_t k = std::min(step, count - i);
+      const void* src = own + i * esize;
+      if (r != rank) MICS_CHECK(mem.view(call, {r, index, e}, off + i * esize, k * esize, &src));
+      char* a = acc + i * wsize;
+      if (r == 0)
+        MICS_CHECK(mem.to_wire(type, a, src, k));
+      else if (r == n - 1)
+        MICS_CHECK(mem.reduce_to_final(type, op, out + i * esize, a, src, k, n));
+      else
+        MICS_CHECK(mem.reduce_to_wire(type, op, a, a, src, k));
+    }
+    if (r != rank) {
+      MICS_CHECK(mem.flush());
+      c->shm->release_exposure(index, call.tag);
+    }
+  }
+  MICS_CHECK(mem.flush());
+  c->direct_read_all_seq = call.seq;
+  return wait_released(call, call.tag);
 }
 
 }  // namespace mics::coll

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "src/coll/collectives.h"
+#include "src/coll/direct.h"
 #include "src/coll/ring.h"
 #include "src/reduce/reduce.h"
 
@@ -179,6 +180,10 @@ Result reduce_scatter(mics_comm* c, const void* send, void* recv, size_t count,
                       mics_datatype_t type, mics_redop_t op) {
   Call call(c, Kind::kReduceScatter, type, op, count, 0);
   if (count == 0) return MICS_SUCCESS;
+  if (use_direct_reduce(c, count * mics_type_size(type))) {
+    std::vector<size_t> counts(c->size, count);
+    return finish(call, direct_reduce_scatter(call, send, recv, counts, type, op));
+  }
   std::vector<Span> blocks(c->size);
   for (int r = 0; r < c->size; ++r) blocks[r] = Span(static_cast<size_t>(r) * count, count);
   ReduceMode mode{type, op, false, false, c->size};

@@ -46,6 +46,8 @@ bool ShmDomain::peer_reads() const {
   return peer_reads_ == 1;
 }
 
+static_assert(ShmDomain::kSidecarBytes == kSidecarWords * 8, "one sidecar layout");
+
 namespace {
 uint32_t seq_of(uint64_t tag) { return static_cast<uint32_t>(tag >> 32); }
 int line_of(uint64_t tag) { return static_cast<int>(seq_of(tag) & 1); }
@@ -54,9 +56,20 @@ int line_of(uint64_t tag) { return static_cast<int>(seq_of(tag) & 1); }
 uint64_t ShmDomain::exposure_to_retire(uint64_t tag) const { return line_tag_[line_of(tag)]; }
 
 void ShmDomain::expose(uint64_t tag, uint64_t shape, const void* addr, size_t bytes,
-                       const std::vector<int>& readers, bool copy_inline) {
+                       const std::vector<int>& readers, bool copy_inline, const void* sidecar,
+                       size_t sidecar_bytes) {
   const int line = line_of(tag);
   ExposureLine& x = header(my_index_)->exposures[line];
+  ExposureSidecar& side = header(my_index_)->sidecars[line];
+  // Host exposures have none: skip the second cache line unless it held one.
+  if (sidecar_bytes > 0 || side.bytes.load(std::memory_order_relaxed) != 0) {
+    uint64_t words[kSidecarWords] = {};
+    sidecar_bytes = std::min(sidecar_bytes, kSidecarBytes);
+    if (sidecar_bytes > 0) memcpy(words, sidecar, sidecar_bytes);
+    for (size_t i = 0; i < kSidecarWords; ++i)
+      side.words[i].store(words[i], std::memory_order_relaxed);
+    side.bytes.store(sidecar_bytes, std::memory_order_relaxed);
+  }
   x.shape.store(shape, std::memory_order_relaxed);
   x.bytes.store(bytes, std::memory_order_relaxed);
   if (copy_inline) {
@@ -117,6 +130,20 @@ ShmDomain::Exposure ShmDomain::exposure(int index, uint64_t tag) const {
       return e;
     }
   }
+}
+
+size_t ShmDomain::exposure_sidecar(int index, uint64_t tag, void* out) const {
+  const ExposureLine& x = header(index)->exposures[line_of(tag)];
+  const ExposureSidecar& side = header(index)->sidecars[line_of(tag)];
+  // Ordered by the tag's release (expose writes the sidecar first); the
+  // owner rewrites it only after we released `tag`, which we have not yet.
+  if (x.tag.load(std::memory_order_acquire) != tag) return 0;
+  uint64_t words[kSidecarWords];
+  for (size_t i = 0; i < kSidecarWords; ++i)
+    words[i] = side.words[i].load(std::memory_order_relaxed);
+  const size_t bytes = std::min<uint64_t>(side.bytes.load(std::memory_order_relaxed), kSidecarBytes);
+  memcpy(out, words, bytes);
+  return bytes;
 }
 
 int ShmDomain::read_exposed(int index, const Exposure& e, size_t off, size_t len, void* dst) const {

@@ -38,18 +38,20 @@ int usable_cpus() {
 }  // namespace
 
 Result shm_params_from_env(ShmParams* out) {
-  int64_t chunk = 0, slots = 0, cma = 0, inl = 0, direct = 0, spin = 0;
+  int64_t chunk = 0, slots = 0, cma = 0, inl = 0, direct = 0, reduce = 0, spin = 0;
   MICS_CHECK(env_int("MICS_SHM_CHUNK_BYTES", 256 << 10, 4096, 64 << 20, &chunk));
   MICS_CHECK(env_int("MICS_SHM_SLOTS", 4, 2, kMaxSlots, &slots));
   MICS_CHECK(env_int("MICS_SHM_CMA", 1, 0, 1, &cma));
   MICS_CHECK(env_int("MICS_SHM_INLINE", 1, 0, 1, &inl));
   MICS_CHECK(env_int("MICS_SHM_DIRECT_BYTES", ShmParams().direct_bytes, 0, INT64_MAX, &direct));
+  MICS_CHECK(env_int("MICS_SHM_DIRECT_REDUCE", 0, 0, 1, &reduce));
   MICS_CHECK(env_int("MICS_SHM_SPIN_US", -1, -1, 1000000, &spin));
   out->slot_bytes = round_up(static_cast<size_t>(chunk), 64);
   out->nslots = static_cast<int>(slots);
   out->peer_reads = cma != 0;
   out->inline_exposures = inl != 0;
   out->direct_bytes = static_cast<size_t>(direct);
+  out->direct_reduce = reduce != 0;
   out->spin_us = spin;
   return MICS_SUCCESS;
 }

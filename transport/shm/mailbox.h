@@ -33,6 +33,11 @@ struct ShmParams {
   // buffers directly instead of going through the slots (measured, see
   // docs/PERFORMANCE.md).
   size_t direct_bytes = 256 << 10;
+  // MICS_SHM_DIRECT_REDUCE: reduce-scatter (and allreduce's first half) on
+  // host memory reads the peers' inputs directly too, from direct_bytes on.
+  // Off by default: the ring reduces out of the mailboxes faster here
+  // (docs/PERFORMANCE.md); device buffers always read directly.
+  bool direct_reduce = false;
   // MICS_SHM_INLINE: tiny allgathers / broadcasts through the exposure line.
   bool inline_exposures = true;
   // MICS_SHM_SPIN_US: how long a waiting rank polls before it yields and
@@ -41,7 +46,7 @@ struct ShmParams {
 };
 
 // Reads MICS_SHM_CHUNK_BYTES / MICS_SHM_SLOTS / MICS_SHM_CMA / MICS_SHM_INLINE /
-// MICS_SHM_DIRECT_BYTES / MICS_SHM_SPIN_US (validated).
+// MICS_SHM_DIRECT_BYTES / MICS_SHM_DIRECT_REDUCE / MICS_SHM_SPIN_US (validated).
 Result shm_params_from_env(ShmParams* out);
 
 struct MailboxHeader;
@@ -113,8 +118,16 @@ class ShmDomain {
   // `readers` (local indices) release it. The caller first makes sure the
   // exposure that last used tag's line (exposure_to_retire) is released.
   // inline: copy the bytes into the exposure (bytes <= kInlineBytes).
+  // sidecar: up to kSidecarBytes the readers need to reach the range (a
+  // device buffer's IPC handle), or none (sidecar_bytes 0).
   void expose(uint64_t tag, uint64_t shape, const void* addr, size_t bytes,
-              const std::vector<int>& readers, bool copy_inline);
+              const std::vector<int>& readers, bool copy_inline, const void* sidecar = nullptr,
+              size_t sidecar_bytes = 0);
+  static constexpr size_t kSidecarBytes = 128;
+  // Copies the sidecar of peer `index`'s exposure `tag` into out (kSidecarBytes)
+  // and returns its length; 0 when it has none, or when the line no longer
+  // holds `tag` (call it after exposure() returned that tag).
+  size_t exposure_sidecar(int index, uint64_t tag, void* out) const;
   // Our exposure that publishing `tag` would overwrite; 0 = none.
   uint64_t exposure_to_retire(uint64_t tag) const;
   // A reader of our exposure `tag` that has not released it yet, or -1 (also

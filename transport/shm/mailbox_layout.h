@@ -28,6 +28,15 @@ struct alignas(64) ExposureLine {
 };
 static_assert(sizeof(ExposureLine) == 64, "one cache line");
 
+// What a reader needs besides the address to reach an exposed range (a device
+// buffer's IPC handle); opaque here. Written before the line's tag, read after
+// it, so a reader that sees its tag sees the sidecar of the same exposure.
+constexpr size_t kSidecarWords = 16;  // ShmDomain::kSidecarBytes / 8
+struct alignas(64) ExposureSidecar {
+  std::atomic<uint64_t> bytes;  // 0: none
+  std::atomic<uint64_t> words[kSidecarWords];
+};
+
 // Lives at offset 0 of every mailbox. Cache-line separated: the doorbell is
 // hammered by peers, the rest is read-mostly.
 struct alignas(64) MailboxHeader {
@@ -48,6 +57,7 @@ struct alignas(64) MailboxHeader {
   // The owner's exposed ranges, alternating by the parity of the operation's
   // sequence number (ExposureLine).
   ExposureLine exposures[2];
+  ExposureSidecar sidecars[2];  // one per exposure line
   // The owner waits for releases: readers ring its doorbell only then (an
   // inline exposure is mostly released long before its owner looks).
   alignas(64) std::atomic<uint32_t> awaiting_release;

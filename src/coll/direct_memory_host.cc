@@ -1,0 +1,104 @@
+// DirectMemory for host buffers: what the single-copy path did before it served
+// device memory too. Reads use cross-memory attach (process_vm_readv), or memcpy
+// between threads of one process; views of another process's memory go
+// through a bounce buffer of L2 size, so that a reduction reads it warm.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <vector>
+
+#include "src/coll/call.h"
+#include "src/coll/direct_memory.h"
+#include "src/reduce/reduce.h"
+#include "transport/shm/liveness.h"
+
+namespace mics::coll {
+namespace {
+
+constexpr size_t kBounceBytes = 256 << 10;  // about a core's share of L2
+
+Result read_failed(Call& call, int peer, int err) {
+  mics_comm* c = call.comm;
+  const int pid = c->ranks[peer].pid;
+  if (err == ESRCH || !transport::shm::process_alive(pid))
+    return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": rank %d (pid %d) has exited",
+                      kind_name(call.kind), call.seq, peer, pid);
+  // The probe at communicator creation succeeded, so a policy changed since
+  // (seccomp, Yama): the peers have chosen this path already, no way back now.
+  return MICS_ERROR(MICS_INTERNAL_ERROR,
+                    "%s #%" PRIu64 ": reading rank %d's buffer (pid %d) failed: %s%s",
+                    kind_name(call.kind), call.seq, peer, pid, strerror(err),
+                    err == EPERM || err == ENOSYS
+                        ? " (cross-memory attach was refused after the communicator was "
+                          "created; set MICS_SHM_CMA=0 on every rank to avoid it)"
+                        : "");
+}
+
+class HostMemory final : public DirectMemory {
+ public:
+  Result describe(Call&, const void*, size_t, void*, size_t* len) override {
+    *len = 0;
+    return MICS_SUCCESS;
+  }
+  Result read(Call& call, const PeerExposure& p, size_t off, size_t len, void* dst) override {
+    int err = call.comm->shm->read_exposed(p.index, p.e, off, len, dst);
+    return err == 0 ? MICS_SUCCESS : read_failed(call, p.rank, err);
+  }
+  Result view(Call& call, const PeerExposure& p, size_t off, size_t len,
+              const void** out) override {
+    if (p.e.addr != 0 && call.comm->ranks[p.rank].pid == getpid() && off <= p.e.bytes &&
+        len <= p.e.bytes - off) {
+      *out = reinterpret_cast<const char*>(p.e.addr) + off;  // a thread of our process
+      return MICS_SUCCESS;
+    }
+    if (len > kBounceBytes)
+      return MICS_ERROR(MICS_INTERNAL_ERROR, "view of %zu bytes (limit %zu)", len, kBounceBytes);
+    bounce_.resize(kBounceBytes);
+    MICS_CHECK(read(call, p, off, len, bounce_.data()));
+    *out = bounce_.data();
+    return MICS_SUCCESS;
+  }
+  size_t view_limit() const override { return kBounceBytes; }
+  Result copy(void* dst, const void* src, size_t len) override {
+    if (dst != src) memcpy(dst, src, len);
+    return MICS_SUCCESS;
+  }
+  Result to_wire(mics_datatype_t type, void* wire, const void* src, size_t n) override {
+    mics::to_wire(type, wire, src, n);
+    return MICS_SUCCESS;
+  }
+  Result reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire, const void* in_wire,
+                        const void* src, size_t n) override {
+    mics::reduce_to_wire(type, op, out_wire, in_wire, src, n);
+    return MICS_SUCCESS;
+  }
+  Result reduce_to_final(mics_datatype_t type, mics_redop_t op, void* dst, const void* in_wire,
+                         const void* src, size_t n, int nranks) override {
+    mics::reduce_to_final(type, op, dst, in_wire, src, n, nranks);
+    return MICS_SUCCESS;
+  }
+  Result scratch(size_t bytes, void** out) override {
+    if (scratch_.size() < bytes) scratch_.resize(bytes);
+    *out = scratch_.data();
+    return MICS_SUCCESS;
+  }
+  Result flush() override { return MICS_SUCCESS; }  // every step above is synchronous
+
+ private:
+  std::vector<char> bounce_;
+  std::vector<char> scratch_;
+};
+
+}  // namespace
+
+DirectMemory& direct_memory(mics_comm* c) {
+  if (c->device_memory) return *c->device_memory;
+  if (!c->host_memory) c->host_memory.reset(new HostMemory);
+  return *c->host_memory;
+}
+
+void DirectMemoryDeleter::operator()(DirectMemory* m) const { delete m; }
+
+}  // namespace mics::coll
