@@ -72,14 +72,17 @@ target_compile_options(mics_cuda_kernels PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fvisibility=hidden>)
 target_link_libraries(mics_cuda_kernels PUBLIC CUDA::cudart PRIVATE mics_cuda_warnings)
 
-# libmics' device-buffer path (src/cuda/*.cc: buffer kinds, the per-communicator proxy): host
+# libmics' device-buffer path (src/cuda/*.cc: buffer kinds, the per-communicator proxy; and
+# transport/cuda_ipc/*.cc: peers' device memory mapped between local processes): host
 # C++ against the CUDA runtime, linked into libmics when MICS_CUDA is on. Without it,
 # src/device_none.cc takes every buffer as host memory. (Only where the mics target exists:
 # not in tests/gpu/standalone.) The driver API is reached through cudaGetDriverEntryPoint, so
 # libmics needs no libcuda at link time and loads on machines without a driver.
 if(TARGET mics)
-  file(GLOB MICS_CUDA_HOST_SOURCES CONFIGURE_DEPENDS ${MICS_CUDA_ROOT}/src/cuda/*.cc)
+  file(GLOB MICS_CUDA_HOST_SOURCES CONFIGURE_DEPENDS ${MICS_CUDA_ROOT}/src/cuda/*.cc
+       ${MICS_CUDA_ROOT}/transport/cuda_ipc/*.cc)
   target_sources(mics PRIVATE ${MICS_CUDA_HOST_SOURCES})
   target_compile_definitions(mics PRIVATE MICS_HAVE_CUDA=1)
-  target_link_libraries(mics PRIVATE CUDA::cudart)
+  # The reduction kernels, for the device reduce-scatter of the single-copy path.
+  target_link_libraries(mics PRIVATE CUDA::cudart mics_cuda_kernels)
 endif()

@@ -4,8 +4,12 @@
 // common start to the last stream's completion; busbw = (k-1)/k * bytes / time
 // (nccl-tests' factor, bytes = the allgather output / reduce-scatter input).
 // The device-to-device copy bandwidth of the same run is printed beside it.
+// Each k runs on both device paths, one after the other: "direct" (peers'
+// buffers read GPU to GPU, the default) and "staged" (MICS_CUDA_DIRECT=0:
+// device -> pinned host -> host collective -> device).
 //
-//   device_collectives_bench [--ranks 2,4] [--max-bytes N] [--json FILE]
+//   device_collectives_bench [--ranks 2,4] [--paths direct,staged] [--max-bytes N]
+//                            [--json FILE]
 #include <cuda_runtime.h>
 #include <mics/mics.h>
 
@@ -64,6 +68,7 @@ class Barrier {
 };
 
 struct Row {
+  const char* path;
   const char* coll;
   int ranks;
   size_t bytes;
@@ -89,7 +94,9 @@ double CopyBandwidth() {
   return 2.0 * bytes * iters / s / 1e9;  // read + write
 }
 
-void RunRanks(int k, size_t max_bytes, std::vector<Row>* rows) {
+void RunRanks(int k, const char* path, size_t max_bytes, std::vector<Row>* rows) {
+  // Read by each communicator's device proxy when it starts (its first call).
+  setenv("MICS_CUDA_DIRECT", strcmp(path, "staged") == 0 ? "0" : "1", 1);
   std::vector<mics_comm_t> comms(k);
   std::vector<int> devices(k, 0);
   MICS_OK(mics_comm_init_all(comms.data(), k, devices.data()));
@@ -130,9 +137,9 @@ void RunRanks(int k, size_t max_bytes, std::vector<Row>* rows) {
           if (r == 0) {
             double sec = std::chrono::duration<double>(Clock::now() - t0).count() / iters;
             double busbw = (k - 1.0) / k * (count * 4.0 * k) / sec / 1e9;
-            rows->push_back({coll, k, count * 4 * k, iters, sec * 1e6, busbw});
-            printf("| %-14s | %d | %10zu | %5d | %10.1f | %8.2f |\n", coll, k, count * 4 * k, iters,
-                   sec * 1e6, busbw);
+            rows->push_back({path, coll, k, count * 4 * k, iters, sec * 1e6, busbw});
+            printf("| %-6s | %-14s | %d | %10zu | %5d | %10.1f | %8.2f |\n", path, coll, k,
+                   count * 4 * k, iters, sec * 1e6, busbw);
             fflush(stdout);
           }
         }
@@ -156,18 +163,30 @@ void RunRanks(int k, size_t max_bytes, std::vector<Row>* rows) {
 
 int main(int argc, char** argv) {
   std::vector<int> ranks{2, 4};
+  std::vector<std::string> paths{"direct", "staged"};
   size_t max_bytes = size_t{64} << 20;
   const char* json = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--ranks") && i + 1 < argc) {
       ranks.clear();
       for (char* t = strtok(argv[++i], ","); t; t = strtok(nullptr, ",")) ranks.push_back(atoi(t));
+    } else if (!strcmp(argv[i], "--paths") && i + 1 < argc) {
+      paths.clear();
+      for (char* t = strtok(argv[++i], ","); t; t = strtok(nullptr, ",")) {
+        if (strcmp(t, "direct") != 0 && strcmp(t, "staged") != 0) {
+          fprintf(stderr, "--paths: '%s' is neither direct nor staged\n", t);
+          return 2;
+        }
+        paths.push_back(t);
+      }
     } else if (!strcmp(argv[i], "--max-bytes") && i + 1 < argc) {
       max_bytes = strtoull(argv[++i], nullptr, 10);
     } else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
       json = argv[++i];
     } else {
-      fprintf(stderr, "usage: %s [--ranks 2,4] [--max-bytes N] [--json FILE]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--ranks 2,4] [--paths direct,staged] [--max-bytes N] [--json FILE]\n",
+              argv[0]);
       return 2;
     }
   }
@@ -186,10 +205,11 @@ int main(int argc, char** argv) {
   CUDA_OK(cudaGetDeviceProperties(&prop, 0));
   const double copy = CopyBandwidth();
   printf("device %s; device-to-device copy %.0f GB/s (read + write)\n", prop.name, copy);
-  printf("| collective     | k | bytes      | iters | us/iter    | busbw GB/s |\n");
-  printf("|---|---:|---:|---:|---:|---:|\n");
+  printf("| path   | collective     | k | bytes      | iters | us/iter    | busbw GB/s |\n");
+  printf("|---|---|---:|---:|---:|---:|---:|\n");
   std::vector<Row> rows;
-  for (int k : ranks) RunRanks(k, max_bytes, &rows);
+  for (int k : ranks)
+    for (const std::string& path : paths) RunRanks(k, path.c_str(), max_bytes, &rows);
   if (json) {
     FILE* f = fopen(json, "w");
     if (!f) return 1;
@@ -199,9 +219,9 @@ int main(int argc, char** argv) {
             prop.name, copy);
     for (size_t i = 0; i < rows.size(); ++i)
       fprintf(f,
-              "  {\"coll\": \"%s\", \"ranks\": %d, \"bytes\": %zu, \"iters\": %d, "
-              "\"us\": %.2f, \"busbw_gbps\": %.3f}%s\n",
-              rows[i].coll, rows[i].ranks, rows[i].bytes, rows[i].iters, rows[i].us,
+              "  {\"path\": \"%s\", \"coll\": \"%s\", \"ranks\": %d, \"bytes\": %zu, "
+              "\"iters\": %d, \"us\": %.2f, \"busbw_gbps\": %.3f}%s\n",
+              rows[i].path, rows[i].coll, rows[i].ranks, rows[i].bytes, rows[i].iters, rows[i].us,
               rows[i].busbw_gbps, i + 1 < rows.size() ? "," : "");
     fprintf(f, " ]}\n");
     fclose(f);

@@ -45,27 +45,6 @@ std::string peers_text(const mics_comm* c, int a, int b) {
   return s;
 }
 
-// Is every peer of c that we could be waiting for still alive? (Shared-memory
-// peers only: a network peer's death shows up as a transfer error.) Has any
-// rank of our node given up on this communicator?
-Result check_alive(const Call& call, const mics_comm* c, int peer_a, int peer_b) {
-  for (int peer : {peer_a, peer_b}) {  // our own neighbours first: they may be the cause
-    if (peer >= 0 && c->conn[peer] && !c->conn[peer]->peer_alive())
-      return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": %s (pid %d) has exited",
-                        kind_name(call.kind), call.seq, rank_name(c, peer).c_str(),
-                        c->ranks[peer].pid);
-  }
-  int code = 0;
-  std::string reason;
-  int failed = c->shm ? c->shm->failed_peer(&code, &reason) : -1;
-  if (failed >= 0)
-    return MICS_ERROR(MICS_REMOTE_ERROR,
-                      "%s #%" PRIu64 ": %s gave up on this communicator (%s: %s)",
-                      kind_name(call.kind), call.seq, rank_name(c, c->shm_ranks[failed]).c_str(),
-                      mics_result_string(static_cast<mics_result_t>(code)), reason.c_str());
-  return MICS_SUCCESS;
-}
-
 // Our left neighbour in the same call (sequence number) but on the other data
 // path: if it exposes a buffer (single-copy path) or sends us a chunk (rings)
 // for that call with another operation or shape, the calls are mismatched,
@@ -103,6 +82,27 @@ void publish_failure(mics_comm* c, Result r, const char* message) {
 int left_of(const mics_comm* c) { return (c->rank + c->size - 1) % c->size; }
 int right_of(const mics_comm* c) { return (c->rank + 1) % c->size; }
 }  // namespace
+
+// Is every peer of c that we could be waiting for still alive? (Shared-memory
+// peers only: a network peer's death shows up as a transfer error.) Has any
+// rank of our node given up on this communicator?
+Result check_alive(const Call& call, const mics_comm* c, int peer_a, int peer_b) {
+  for (int peer : {peer_a, peer_b}) {  // our own neighbours first: they may be the cause
+    if (peer >= 0 && c->conn[peer] && !c->conn[peer]->peer_alive())
+      return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": %s (pid %d) has exited",
+                        kind_name(call.kind), call.seq, rank_name(c, peer).c_str(),
+                        c->ranks[peer].pid);
+  }
+  int code = 0;
+  std::string reason;
+  int failed = c->shm ? c->shm->failed_peer(&code, &reason) : -1;
+  if (failed >= 0)
+    return MICS_ERROR(MICS_REMOTE_ERROR,
+                      "%s #%" PRIu64 ": %s gave up on this communicator (%s: %s)",
+                      kind_name(call.kind), call.seq, rank_name(c, c->shm_ranks[failed]).c_str(),
+                      mics_result_string(static_cast<mics_result_t>(code)), reason.c_str());
+  return MICS_SUCCESS;
+}
 
 const char* kind_name(Kind kind) {
   switch (kind) {

@@ -55,6 +55,10 @@ struct WaitState {
 Result wait_either(Call& call, mics_comm* a, mics_comm* b, uint32_t seen_a, uint32_t seen_b,
                    WaitState* ws);
 
+// Fails (REMOTE_ERROR) when shared-memory peer_a or peer_b (comm ranks, -1 =
+// none) has exited, or when a rank of our node published a failure on c.
+Result check_alive(const Call& call, const mics_comm* c, int peer_a, int peer_b);
+
 // Waits until everything sent to `peer` over tx has been taken (see
 // Connection::sends_done). Every algorithm ends with it.
 Result drain(Call& call, transport::Connection* tx, int peer);

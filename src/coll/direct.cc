@@ -1,6 +1,7 @@
 #include "src/coll/direct.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -235,21 +236,38 @@ Result direct_reduce_scatter(Call& call, const void* send, void* recv,
   void* acc_mem = nullptr;
   MICS_CHECK(mem.scratch(std::max<size_t>(count * wsize, 1), &acc_mem));
   char* acc = static_cast<char*>(acc_mem);
+  // r's exposure for this call (even with nothing to read: r awaits our release).
+  auto wait_exposed = [&](int r, ShmDomain::Exposure* e) -> Result {
+    for (bool ready = false;;) {
+      uint32_t seen = c->wake_count();
+      *e = c->shm->exposure(local_index(c, r), call.tag);
+      MICS_CHECK(exposure_ready(call, r, *e, total, &ready));
+      if (ready) return MICS_SUCCESS;
+      MICS_CHECK(wait_progress(call, seen, r, -1));
+    }
+  };
+  if (mem.view_limit() == SIZE_MAX) {  // views are mappings: one pass over all the inputs
+    std::vector<const void*> srcs(n, own);
+    for (int r = 0; r < n; ++r) {
+      if (r == rank) continue;
+      ShmDomain::Exposure e;
+      MICS_CHECK(wait_exposed(r, &e));
+      MICS_CHECK(mem.view(call, {r, local_index(c, r), e}, off, count * esize, &srcs[r]));
+    }
+    MICS_CHECK(mem.reduce_inputs(type, op, out, srcs, count, n));
+    MICS_CHECK(mem.flush());
+    for (int r = 0; r < n; ++r)
+      if (r != rank) c->shm->release_exposure(local_index(c, r), call.tag);
+    c->direct_read_all_seq = call.seq;
+    return wait_released(call, call.tag);
+  }
   const size_t step = std::max<size_t>(mem.view_limit() / esize, 1);
   // Inputs are combined in rank order, whichever is exposed first: the same
   // result on every run, and the same as the reference's order.
   for (int r = 0; r < n; ++r) {
     const int index = local_index(c, r);
     ShmDomain::Exposure e;
-    if (r != rank) {  // wait for r's input (even with nothing to read: r awaits our release)
-      for (bool ready = false;;) {
-        uint32_t seen = c->wake_count();
-        e = c->shm->exposure(index, call.tag);
-        MICS_CHECK(exposure_ready(call, r, e, total, &ready));
-        if (ready) break;
-        MICS_CHECK(wait_progress(call, seen, r, -1));
-      }
-    }
+    if (r != rank) MICS_CHECK(wait_exposed(r, &e));
     for (size_t i = 0; i < count; i += step) {
       const size_t k = std::min(step, count - i);
       const void* src = own + i * esize;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "mics/mics.h"
 #include "src/base/error.h"
@@ -48,6 +49,11 @@ class DirectMemory {
                                 const void* in_wire, const void* src, size_t n) = 0;
   virtual Result reduce_to_final(mics_datatype_t type, mics_redop_t op, void* dst,
                                  const void* in_wire, const void* src, size_t n, int nranks) = 0;
+  // dst = finish(op(...op(op(srcs[0], srcs[1]), srcs[2])..., srcs[k-1])), n elements each, in
+  // the wire type: a whole block's reduction in one step (what the three steps above give
+  // chained, bit for bit). dst may be one of srcs.
+  virtual Result reduce_inputs(mics_datatype_t type, mics_redop_t op, void* dst,
+                               const std::vector<const void*>& srcs, size_t n, int nranks) = 0;
   // At least `bytes` of scratch in this memory (partial results), kept for reuse.
   virtual Result scratch(size_t bytes, void** out) = 0;
   // Returns when every copy and reduction issued so far is complete: a read

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -25,6 +26,9 @@ Result read_failed(Call& call, int peer, int err) {
   if (err == ESRCH || !transport::shm::process_alive(pid))
     return MICS_ERROR(MICS_REMOTE_ERROR, "%s #%" PRIu64 ": rank %d (pid %d) has exited",
                       kind_name(call.kind), call.seq, peer, pid);
+  // A peer that failed its call returns to its caller, who may free the
+  // buffer it had exposed: the read then faults, and the failure is the news.
+  MICS_CHECK(check_alive(call, c, peer, -1));
   // The probe at communicator creation succeeded, so a policy changed since
   // (seccomp, Yama): the peers have chosen this path already, no way back now.
   return MICS_ERROR(MICS_INTERNAL_ERROR,
@@ -38,6 +42,9 @@ Result read_failed(Call& call, int peer, int err) {
 
 class HostMemory final : public DirectMemory {
  public:
+  // in_process: every rank is a thread of this process, so every view is the
+  // peer's memory itself (no bounce, no size limit).
+  explicit HostMemory(bool in_process) : in_process_(in_process) {}
   Result describe(Call&, const void*, size_t, void*, size_t* len) override {
     *len = 0;
     return MICS_SUCCESS;
@@ -60,7 +67,7 @@ class HostMemory final : public DirectMemory {
     *out = bounce_.data();
     return MICS_SUCCESS;
   }
-  size_t view_limit() const override { return kBounceBytes; }
+  size_t view_limit() const override { return in_process_ ? SIZE_MAX : kBounceBytes; }
   Result copy(void* dst, const void* src, size_t len) override {
     if (dst != src) memcpy(dst, src, len);
     return MICS_SUCCESS;
@@ -79,6 +86,22 @@ class HostMemory final : public DirectMemory {
     mics::reduce_to_final(type, op, dst, in_wire, src, n, nranks);
     return MICS_SUCCESS;
   }
+  Result reduce_inputs(mics_datatype_t type, mics_redop_t op, void* dst,
+                       const std::vector<const void*>& srcs, size_t n, int nranks) override {
+    const size_t k = srcs.size();
+    if (k == 1) {
+      partial_.resize(n * wire_type_size(type));
+      mics::to_wire(type, partial_.data(), srcs[0], n);
+      mics::wire_to_final(type, op, dst, partial_.data(), n, nranks);
+      return MICS_SUCCESS;
+    }
+    partial_.resize(n * wire_type_size(type));
+    mics::to_wire(type, partial_.data(), srcs[0], n);
+    for (size_t j = 1; j + 1 < k; ++j)
+      mics::reduce_to_wire(type, op, partial_.data(), partial_.data(), srcs[j], n);
+    mics::reduce_to_final(type, op, dst, partial_.data(), srcs[k - 1], n, nranks);
+    return MICS_SUCCESS;
+  }
   Result scratch(size_t bytes, void** out) override {
     if (scratch_.size() < bytes) scratch_.resize(bytes);
     *out = scratch_.data();
@@ -87,15 +110,21 @@ class HostMemory final : public DirectMemory {
   Result flush() override { return MICS_SUCCESS; }  // every step above is synchronous
 
  private:
+  bool in_process_;
   std::vector<char> bounce_;
   std::vector<char> scratch_;
+  std::vector<char> partial_;  // reduce_inputs' running result
 };
 
 }  // namespace
 
 DirectMemory& direct_memory(mics_comm* c) {
   if (c->device_memory) return *c->device_memory;
-  if (!c->host_memory) c->host_memory.reset(new HostMemory);
+  if (!c->host_memory) {
+    bool in_process = true;
+    for (const RankInfo& r : c->ranks) in_process = in_process && r.pid == getpid();
+    c->host_memory.reset(new HostMemory(in_process));
+  }
   return *c->host_memory;
 }
 

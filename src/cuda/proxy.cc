@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "src/base/env.h"
 #include "src/base/log.h"
 #include "src/comm.h"
 #include "src/cuda/cuda_check.h"
@@ -100,6 +101,9 @@ Result Proxy::start() {
   flag_dev_ = flag.dev;
   issued_ = completion_->done = *flag_;  // count on from the flag's last value
   wait_value_ = find_wait_value();
+  int64_t direct = 1;
+  MICS_CHECK(env_int("MICS_CUDA_DIRECT", 1, 0, 1, &direct));
+  direct_enabled_ = direct != 0;
   MICS_LOG_INFO("comm rank %d: device proxy on CUDA device %d, stream waits by %s", comm_->rank,
                 device_, wait_value_ ? "cuStreamWaitValue32" : "host function");
   thread_ = std::thread([this] { run(); });
@@ -116,6 +120,7 @@ Proxy::~Proxy() {
     thread_.join();
   }
   DeviceScope scope(device_);
+  direct_.reset();  // unmaps the peers' buffers; uses copy_stream_'s device
   for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
   if (staging_) cudaFreeHost(staging_);
   for (char* p : retired_) cudaFreeHost(p);
@@ -248,8 +253,28 @@ char* Proxy::to_host(const std::vector<Region>& regions, const void* dev) const 
   return nullptr;  // a buffer the collective does not read here (a non-root's sendbuf)
 }
 
+bool Proxy::goes_direct(const CollOp& op) const {
+  const mics_comm* c = op.comm;
+  const bool kind = op.kind == OpKind::kAllgather || op.kind == OpKind::kBroadcast ||
+                    op.kind == OpKind::kReduceScatter || op.kind == OpKind::kAllreduce;
+  return direct_enabled_ && kind && c->size > 1 && c->shm &&
+         static_cast<int>(c->shm_ranks.size()) == c->size;
+}
+
+Result Proxy::execute_direct(const Item& item) {
+  // Peers read our buffers as soon as we expose them: the caller's stream
+  // must have produced them, so this thread (not the caller's) waits for it.
+  MICS_CUDA_CHECK(cudaEventSynchronize(item.ready));
+  if (!direct_) direct_.reset(new DeviceMemory(comm_, device_, copy_stream_));
+  comm_->device_memory = direct_.get();
+  Result r = run_host(item.op);  // the algorithms see device_memory and go direct
+  comm_->device_memory = nullptr;
+  return r;
+}
+
 Result Proxy::execute(const Item& item) {
   const CollOp& op = item.op;
+  if (goes_direct(op)) return execute_direct(item);
   // The device ranges this call reads and writes; an in-place call is one range.
   std::vector<Region> regions;
   const bool reads_send = op.kind != OpKind::kBroadcast || op.comm->rank == op.root;

@@ -8,10 +8,13 @@
 // operations are refused, a host function on the stream that blocks (no CUDA
 // calls inside) until the proxy reports the call done.
 //
-// The proxy thread, per call in order: its copy stream waits for the event,
-// copies the input device -> pinned staging, runs the host collective of
-// src/coll on the staging, copies the output back, synchronises its copy
-// stream and publishes the call's sequence number. A failure marks the
+// The proxy thread, per call in order: between the ranks of one node, it
+// waits (on the host) for the event, then runs the single-copy algorithms of
+// src/coll on the device buffers themselves (DeviceMemory: the peers' buffers
+// mapped through CUDA IPC, copies and kernels on its copy stream). Otherwise
+// its copy stream waits for the event, copies the input device -> pinned
+// staging, it runs the host collective on the staging, copies the output
+// back and synchronises. Then it publishes the call's sequence number. A failure marks the
 // communicator failed (mics_comm_get_async_error); the call and every later
 // one still publish their numbers, so no stream waits forever.
 #pragma once
@@ -28,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/cuda/direct_device.h"
 #include "src/device.h"
 #include "src/op.h"
 
@@ -74,6 +78,12 @@ class Proxy {
   Result start();
   void run();
   Result execute(const Item& item);
+  // The single-copy path: op on the caller's buffers themselves, read by the
+  // peers through CUDA IPC (direct_device.h). For allgather, broadcast,
+  // reduce-scatter and allreduce on communicators within one node, unless
+  // MICS_CUDA_DIRECT=0.
+  bool goes_direct(const CollOp& op) const;
+  Result execute_direct(const Item& item);
   Result grow_staging(size_t bytes);
   char* to_host(const std::vector<Region>& regions, const void* dev) const;
   void publish(uint64_t seq);
@@ -97,7 +107,9 @@ class Proxy {
   std::vector<cudaEvent_t> free_events_;
   uint64_t issued_ = 0;
   bool stop_ = false;
-  bool failed_ = false;  // proxy thread only: skip the work of later calls
+  bool failed_ = false;                   // proxy thread only: skip the work of later calls
+  bool direct_enabled_ = true;            // MICS_CUDA_DIRECT
+  std::unique_ptr<DeviceMemory> direct_;  // proxy thread only, made on first use
   std::thread thread_;
 };
 

@@ -8,19 +8,30 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "src/cuda/kernel_common.cuh"
 #include "src/cuda/reduce_kernels.cuh"
 
 namespace mics {
 namespace {
 
 using cuda_detail::Bf16;
+using cuda_detail::CachedPerDevice;
+using cuda_detail::DeviceCache;
 using cuda_detail::Finish;
 using cuda_detail::Fp16;
+using cuda_detail::kMinBlocksPerSm;
+using cuda_detail::kThreads;
+using cuda_detail::kUnroll;
 using cuda_detail::MaxOp;
 using cuda_detail::MinOp;
 using cuda_detail::Narrow;
+using cuda_detail::Pack;
 using cuda_detail::ProdOp;
+using cuda_detail::SmCount;
+using cuda_detail::Span;
 using cuda_detail::SumOp;
+using cuda_detail::Visit;
+using cuda_detail::VisitType;
 using cuda_detail::Widen;
 using cuda_detail::Wire;
 
@@ -49,32 +60,6 @@ struct Unary {
 };
 
 // ---- the kernel ----
-
-constexpr int kThreads = 256;
-// At least 4 blocks (1024 threads) per SM: caps registers at 64, so that no instantiation spills
-// (the 16-bit conversions and 64-bit divisions need more than 32); the grid is sized from the
-// real occupancy of each instantiation.
-constexpr int kMinBlocksPerSm = 4;
-// Packs per thread per iteration: all loads are issued before the first use. No __restrict__
-// (the in-place forms alias), so the compiler could not hoist them across stores by itself.
-constexpr int kUnroll = 2;
-
-// V elements loaded and stored as 16-byte words (several when T is wider than the smallest
-// type of the call): the union makes nvcc emit 128-bit LDG/STG.
-template <class T, int V>
-union Pack {
-  static constexpr int kWords = static_cast<int>(sizeof(T)) * V / 16;
-  uint4 w[kWords];
-  T v[V];
-};
-
-// [0, head) and [head + packs * V, n) go element by element; the packs in between are 16-byte
-// aligned in every operand.
-struct Span {
-  size_t head;
-  size_t packs;
-  size_t n;
-};
 
 template <class E, int V>
 __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
@@ -130,34 +115,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
 }
 
 // ---- launch ----
-
-constexpr int kMaxDevices = 64;
-using DeviceCache = std::array<std::atomic<int>, kMaxDevices>;
-
-// *value = compute(dev), computed once per device (0 = not yet; devices past kMaxDevices are
-// computed every time). Benign race: two threads may both compute the same value.
-template <class F>
-cudaError_t CachedPerDevice(DeviceCache& cache, int dev, F compute, int* value) {
-  const bool cacheable = dev >= 0 && dev < kMaxDevices;
-  if (cacheable && (*value = cache[dev].load(std::memory_order_relaxed)) > 0) return cudaSuccess;
-  const cudaError_t err = compute(value);
-  if (err == cudaSuccess && cacheable) cache[dev].store(*value, std::memory_order_relaxed);
-  return err;
-}
-
-// Multiprocessor count of device dev: cudaGetDeviceProperties takes far longer than a launch.
-cudaError_t SmCount(int dev, int* count) {
-  static DeviceCache cache{};
-  return CachedPerDevice(
-      cache, dev,
-      [dev](int* v) {
-        cudaDeviceProp prop;
-        const cudaError_t err = cudaGetDeviceProperties(&prop, dev);
-        *v = prop.multiProcessorCount;
-        return err;
-      },
-      count);
-}
 
 // Elements before the first 16-byte boundary of all three operands (the smallest such count,
 // below kV), or n (element by element throughout) when they are misaligned differently.
@@ -217,55 +174,6 @@ cudaError_t Launch(void* out, const void* a, const void* b, size_t n, int nranks
 }
 
 // ---- dispatch: once per call on (type, op) ----
-
-template <class F>
-cudaError_t VisitType(mics_datatype_t type, F&& f) {
-  switch (type) {
-    case MICS_INT8:
-      return f(int8_t{});
-    case MICS_UINT8:
-      return f(uint8_t{});
-    case MICS_INT32:
-      return f(int32_t{});
-    case MICS_UINT32:
-      return f(uint32_t{});
-    case MICS_INT64:
-      return f(int64_t{});
-    case MICS_UINT64:
-      return f(uint64_t{});
-    case MICS_FLOAT16:
-      return f(Fp16{});
-    case MICS_FLOAT32:
-      return f(float{});
-    case MICS_FLOAT64:
-      return f(double{});
-    case MICS_BFLOAT16:
-      return f(Bf16{});
-    default:
-      return cudaErrorInvalidValue;
-  }
-}
-
-// f(S{}, Op{}, std::bool_constant<op is AVG>{}); AVG combines as SUM.
-template <class F>
-cudaError_t Visit(mics_datatype_t type, mics_redop_t op, F&& f) {
-  return VisitType(type, [&](auto s) -> cudaError_t {
-    switch (op) {
-      case MICS_SUM:
-        return f(s, SumOp{}, std::false_type{});
-      case MICS_PROD:
-        return f(s, ProdOp{}, std::false_type{});
-      case MICS_MAX:
-        return f(s, MaxOp{}, std::false_type{});
-      case MICS_MIN:
-        return f(s, MinOp{}, std::false_type{});
-      case MICS_AVG:
-        return f(s, SumOp{}, std::true_type{});
-      default:
-        return cudaErrorInvalidValue;
-    }
-  });
-}
 
 template <class S>
 constexpr bool kWidens = !std::is_same_v<S, Wire<S>>;

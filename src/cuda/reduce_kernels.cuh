@@ -58,6 +58,20 @@ cudaError_t cuda_wire_to_final(mics_datatype_t type, mics_redop_t op, void* dst,
 cudaError_t cuda_reduce(mics_datatype_t type, mics_redop_t op, void* dst, const void* a,
                         const void* b, size_t n, cudaStream_t stream);
 
+// Inputs folded by one kernel pass of cuda_reduce_inputs; more go through `scratch`.
+constexpr int kMaxReduceInputs = 8;
+
+// dst[i] = narrow(finish(op(...op(op(widen(srcs[0][i]), widen(srcs[1][i])), widen(srcs[2][i]))
+// ..., widen(srcs[k-1][i])))): k inputs folded in the order given, in the wire type, exactly as
+// the host chain to_wire, reduce_to_wire..., reduce_to_final (bit for bit); one pass over the
+// inputs instead of k - 1. k >= 1 (k == 1: a copy, finished). dst may equal any input. More than
+// kMaxReduceInputs inputs need `scratch`, n wire-type elements not overlapping anything else (the
+// running partial); otherwise it may be null. The reduce-scatter that reads its peers' buffers
+// directly (src/coll/direct.cc on device memory) is the user.
+cudaError_t cuda_reduce_inputs(mics_datatype_t type, mics_redop_t op, void* dst,
+                               const void* const* srcs, int k, size_t n, int nranks, void* scratch,
+                               cudaStream_t stream);
+
 }  // namespace mics
 
 #ifdef __CUDACC__

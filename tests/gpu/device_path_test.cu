@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "harness.h"
@@ -130,10 +131,13 @@ void CheckNoAsyncError(mics_comm_t comm) {
 
 enum class Shape { kProcesses, kThreads };
 
-// Runs body(comm, rank) on n ranks of the given shape (threads: init_all on device 0).
-void RunShape(Shape shape, int n, const std::function<void(mics_comm_t, int)>& body) {
+// Runs body(comm, rank) on n ranks of the given shape (threads: init_all on device 0),
+// with extra environment variables in the ranks' process(es).
+void RunShape(Shape shape, int n, const std::function<void(mics_comm_t, int)>& body,
+              std::vector<std::pair<std::string, std::string>> env = {}) {
   mics_test::Options opts;
   opts.timeout_s = 550;
+  opts.env = std::move(env);
   if (shape == Shape::kProcesses) {
     mics_test::run_ranks(n, body, opts);
     return;
@@ -190,6 +194,17 @@ TEST_P(DeviceMatrixTest, EveryCollectiveTypeOpMode) {
   REQUIRE_GPU();
   const auto [shape, n] = GetParam();
   RunShape(shape, n, [n = n](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); });
+}
+
+// The same matrix through the staged path (device -> pinned host -> host
+// collective -> device) that multi-node communicators use, which is otherwise
+// only taken by hier_allgather here: MICS_CUDA_DIRECT=0.
+TEST_P(DeviceMatrixTest, EveryCollectiveStagedThroughHost) {
+  REQUIRE_GPU();
+  const auto [shape, n] = GetParam();
+  if (n != 3) GTEST_SKIP() << "staged path: checked on 3 ranks only (suite time)";
+  RunShape(shape, n, [n = n](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); },
+           {{"MICS_CUDA_DIRECT", "0"}});
 }
 
 INSTANTIATE_TEST_SUITE_P(OneGpu, DeviceMatrixTest,

@@ -379,6 +379,50 @@ TEST_P(ReduceKernelsTest, Reduce) {
   });
 }
 
+// k inputs folded in one kernel pass (two or more past kMaxReduceInputs) against the host chain
+// to_wire, reduce_to_wire..., reduce_to_final; out of place and in place (dst = input 0).
+TEST_P(ReduceKernelsTest, ReduceInputs) {
+  const mics_datatype_t t = GetParam();
+  ForEachShape([&](size_t n, const size_t* off, const std::string& tag) {
+    for (int k : {1, 2, 3, 8, 9, 17}) {
+      if (n > 4099 && k != 3 && k != 9) continue;  // the long length: one and two passes only
+      std::vector<Buffer> in;
+      for (int j = 0; j < k; ++j) in.push_back(MakeBuffer(t, n, off[j % 3], &rng_));
+      const Buffer dst = MakeBuffer(t, n, off[(k + 1) % 3], nullptr);
+      DeviceMemory scratch(std::max<size_t>(n, 1) * SizeOf(WireOf(t)));
+      for (mics_redop_t op : kOps) {
+        const int nranks = Nranks();
+        const std::string what = tag + " k=" + std::to_string(k) + " " + OpName(op);
+        const bool relaxed = op != MICS_MAX && op != MICS_MIN;
+        // p[d] is the output, p[first .. first + k) the inputs.
+        const auto host = [&](int d, int first) {
+          return [=](auto& p) {
+            std::vector<uint8_t> wire(std::max<size_t>(n, 1) * SizeOf(WireOf(t)));
+            mics::to_wire(t, wire.data(), p[first], n);
+            for (int j = 1; j + 1 < k; ++j)
+              mics::reduce_to_wire(t, op, wire.data(), wire.data(), p[first + j], n);
+            if (k == 1)
+              mics::wire_to_final(t, op, p[d], wire.data(), n, nranks);
+            else
+              mics::reduce_to_final(t, op, p[d], wire.data(), p[first + k - 1], n, nranks);
+          };
+        };
+        const auto dev = [&](int d, int first) {
+          return [=, &scratch](auto& p) {
+            std::vector<const void*> srcs(p.begin() + first, p.begin() + first + k);
+            return mics::cuda_reduce_inputs(t, op, p[d], srcs.data(), k, n, nranks, scratch.p,
+                                            stream_);
+          };
+        };
+        std::vector<const Buffer*> out_of_place{&dst}, in_place;
+        for (const Buffer& b : in) out_of_place.push_back(&b), in_place.push_back(&b);
+        Check(out_of_place, 0, relaxed, host(0, 1), dev(0, 1), what);
+        Check(in_place, 0, relaxed, host(0, 0), dev(0, 0), what + " dst=in[0]");
+      }
+    }
+  });
+}
+
 TEST_P(ReduceKernelsTest, BadArguments) {
   const mics_datatype_t t = GetParam();
   int x = 0;
@@ -387,6 +431,13 @@ TEST_P(ReduceKernelsTest, BadArguments) {
   EXPECT_EQ(mics::cuda_reduce(t, MICS_NUM_OPS, &x, &x, &x, 1, stream_), cudaErrorInvalidValue);
   EXPECT_EQ(mics::cuda_wire_to_final(t, MICS_AVG, &x, &x, 1, 0, stream_), cudaErrorInvalidValue);
   EXPECT_EQ(mics::cuda_to_wire(MICS_NUM_TYPES, &x, &x, 1, stream_), cudaErrorInvalidValue);
+  const void* srcs[mics::kMaxReduceInputs + 1] = {};
+  for (const void*& p : srcs) p = &x;
+  EXPECT_EQ(mics::cuda_reduce_inputs(t, MICS_SUM, &x, srcs, 0, 1, 1, nullptr, stream_),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(mics::cuda_reduce_inputs(t, MICS_SUM, &x, srcs, mics::kMaxReduceInputs + 1, 1, 1,
+                                     nullptr, stream_),
+            cudaErrorInvalidValue);  // past one pass without scratch
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, ReduceKernelsTest,

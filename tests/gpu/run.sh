@@ -13,7 +13,7 @@
 #
 #   bash tests/gpu/run.sh            # MICS_GPU_BUILD_DIR (default build-gpu/), MICS_GPU_JOBS,
 #                                    # MICS_GPU_BENCH_ARGS (default: 1 MiB .. 1 GiB sweep),
-#                                    # MICS_GPU_DEVICE_BENCH_ARGS (default: k = 2, 4; 8 B .. 64 MiB)
+#                                    # MICS_GPU_DEVICE_BENCH_ARGS (default: k = 2, 4, direct and staged; 8 B .. 256 MiB)
 #                                    # MICS_GPU_PERF_ARGS (perf_cuda.sh), MICS_GPU_SANITIZER_FILTER
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -84,6 +84,13 @@ timeout 100 "$build/reduce_kernels_bench" ${MICS_GPU_BENCH_ARGS:-} --json "$benc
   tee -a "$log"
 bench_rc=${PIPESTATUS[0]}
 say "bench: exit $bench_rc"
+# The Google Benchmark twin (built where Google Benchmark is installed).
+rm -f "$build/gbench.json"
+if [[ -x "$build/reduce_kernels_gbench" ]]; then
+  timeout 100 "$build/reduce_kernels_gbench" --benchmark_out="$build/gbench.json" \
+    --benchmark_out_format=json 2>&1 | tee -a "$log"
+  say "gbench: exit ${PIPESTATUS[0]}"
+fi
 
 # ---- stage 2: libmics' device path (the whole tree) ----
 full="$build/full"
@@ -115,8 +122,8 @@ if ! pkg-config --exists libfabric hwloc 2>/dev/null; then
 elif ! cmake -S "$root" -B "$full" "${gen[@]}" -DMICS_WERROR="${MICS_GPU_WERROR:-OFF}" \
          -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$log" 2>&1 ||
      ! cmake --build "$full" -j "$jobs" --target device_path_test init_all_test group_test \
-         device_collectives_bench all_gather_perf reduce_scatter_perf all_reduce_perf \
-         broadcast_perf >>"$log" 2>&1; then
+         device_collectives_bench naive_ipc_gather all_gather_perf reduce_scatter_perf \
+         all_reduce_perf broadcast_perf >>"$log" 2>&1; then
   say "device path: BUILD FAILED (log: $log)"; tail -40 "$log"; full_rc=1
 else
   full_build_s=$((SECONDS - b0))
@@ -132,7 +139,8 @@ else
   say "device path tests: ${full_test_s} s, exit $full_rc"
   rm -f "$build/device_bench.json"
   # shellcheck disable=SC2086
-  timeout 180 "$full/perf/device_collectives_bench" ${MICS_GPU_DEVICE_BENCH_ARGS:-} \
+  timeout 180 "$full/perf/device_collectives_bench" \
+    ${MICS_GPU_DEVICE_BENCH_ARGS:---max-bytes 268435456} \
     --json "$build/device_bench.json" 2>&1 | tee -a "$log"
   say "device bench: exit ${PIPESTATUS[0]}"
   # The perf binaries with -M cuda (2 ranks, #wrong == 0) and the NCCL side-by-side; then
@@ -186,6 +194,7 @@ def optional(name):
     except Exception as e:
         return {"skipped": f"{name}: {e}"}
 perf_cuda = optional("perf_cuda.json")
+gbench = optional("gbench.json")
 sanitizer = optional("sanitizer.json")
 summary = {"gpu": "$gpu_name", "driver": "$driver", "nvcc": "${nvcc_version:-}",
            "build_s": $build_s, "test_s": $test_s, "test_exit": $test_rc, "bench_exit": $bench_rc,
@@ -193,7 +202,7 @@ summary = {"gpu": "$gpu_name", "driver": "$driver", "nvcc": "${nvcc_version:-}",
            "device_path_test_s": $full_test_s, "device_path_exit": $full_rc,
            "device_path_tests": device_tests, "device_bench": device_bench,
            "perf_cuda": perf_cuda, "perf_cuda_exit": $perf_rc, "sanitizer": sanitizer,
-           "sanitizer_exit": $sanitizer_rc,
+           "sanitizer_exit": $sanitizer_rc, "gbench": gbench,
            "total_s": $((SECONDS - t0))}
 print("\n| item | result |\n|---|---|")
 print(f"| GPU | {summary['gpu']} (driver {summary['driver']}, nvcc {summary['nvcc']}) |")
@@ -224,9 +233,10 @@ for name in device_tests["failures"][:10]:
 if "rows" in device_bench:
     print(f"\ndevice_collectives_bench on {device_bench['device']} ({device_bench['shape']}), "
           f"D2D copy {device_bench['copy_gbps']:.0f} GB/s")
-    print("| collective | k | bytes | us/iter | busbw GB/s |\n|---|---:|---:|---:|---:|")
+    print("| path | collective | k | bytes | us/iter | busbw GB/s |\n|---|---|---:|---:|---:|---:|")
     for r in device_bench["rows"]:
-        print(f"| {r['coll']} | {r['ranks']} | {r['bytes']} | {r['us']:.1f} | {r['busbw_gbps']:.2f} |")
+        print(f"| {r.get('path', '')} | {r['coll']} | {r['ranks']} | {r['bytes']} | "
+              f"{r['us']:.1f} | {r['busbw_gbps']:.2f} |")
 else:
     print(f"\ndevice bench: {device_bench.get('skipped') or device_bench.get('error')}")
 def perf_line(name, r):
@@ -242,8 +252,14 @@ if "sweeps" in perf_cuda:
     for coll, r in perf_cuda["sweeps"].items():
         print(perf_line(coll, r))
     side = perf_cuda["side_by_side"]
-    print(perf_line("allgather 64 MiB, mics", side["mics"]))
+    print(perf_line("allgather 64 MiB, mics, 2 emulated nodes (tcp, staged)", side["mics"]))
     print(perf_line("allgather 64 MiB, NCCL (NCCL_HOSTID per rank: sockets)", side["nccl"]))
+    print(perf_line("allgather 64 MiB, mics, one node (direct)", side["mics_one_node"]))
+    procs = perf_cuda["procs4"]
+    print(perf_line("allgather, 4 processes, mics", procs["mics"]))
+    for row in procs["naive"].get("rows", []):
+        print(f"| naive IPC gather, 4 processes, {row['bytes']} B | {row['us']:.1f} us, "
+              f"busbw {row['busbw_gbps']:.2f} GB/s |")
 else:
     print(f"| all | {perf_cuda.get('skipped')} |")
 if "skipped" in sanitizer:
