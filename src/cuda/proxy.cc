@@ -79,9 +79,6 @@ void give_flag(const Flag& f) {
   g_free_flags->push_back(f);
 }
 
-constexpr size_t kAlign = 256;
-size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
 }  // namespace
 
 Result Proxy::create(mics_comm* comm, int device, Proxy** out) {
@@ -95,6 +92,11 @@ Result Proxy::start() {
   DeviceScope scope(device_);
   if (!scope.ok()) MICS_CUDA_CHECK(cudaSetDevice(device_));
   MICS_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+  MICS_CUDA_CHECK(cudaStreamCreateWithFlags(&out_stream_, cudaStreamNonBlocking));
+  for (size_t i = 0; i < kSlots; ++i) {
+    MICS_CUDA_CHECK(cudaEventCreateWithFlags(&in_done_[i], cudaEventDisableTiming));
+    MICS_CUDA_CHECK(cudaEventCreateWithFlags(&out_done_[i], cudaEventDisableTiming));
+  }
   Flag flag;
   MICS_CHECK(take_flag(&flag));
   flag_ = flag.host;
@@ -104,6 +106,9 @@ Result Proxy::start() {
   int64_t direct = 1;
   MICS_CHECK(env_int("MICS_CUDA_DIRECT", 1, 0, 1, &direct));
   direct_enabled_ = direct != 0;
+  int64_t stage = 0;
+  MICS_CHECK(env_int("MICS_CUDA_STAGE_BYTES", int64_t{16} << 20, 4096, int64_t{1} << 34, &stage));
+  stage_bytes_ = static_cast<size_t>(stage);
   MICS_LOG_INFO("comm rank %d: device proxy on CUDA device %d, stream waits by %s", comm_->rank,
                 device_, wait_value_ ? "cuStreamWaitValue32" : "host function");
   thread_ = std::thread([this] { run(); });
@@ -125,6 +130,11 @@ Proxy::~Proxy() {
   if (staging_) cudaFreeHost(staging_);
   for (char* p : retired_) cudaFreeHost(p);
   if (flag_) give_flag({flag_, flag_dev_});
+  for (size_t i = 0; i < kSlots; ++i) {
+    if (in_done_[i]) cudaEventDestroy(in_done_[i]);
+    if (out_done_[i]) cudaEventDestroy(out_done_[i]);
+  }
+  if (out_stream_) cudaStreamDestroy(out_stream_);
   if (copy_stream_) cudaStreamDestroy(copy_stream_);
 }
 
@@ -230,94 +240,21 @@ void Proxy::run() {
   }
 }
 
-Result Proxy::grow_staging(size_t bytes) {
-  if (bytes <= staging_bytes_) return MICS_SUCCESS;
-  size_t want = std::max(bytes, 2 * staging_bytes_);
-  // The old buffer is kept until the proxy goes: cudaFreeHost synchronises the
-  // device, and another rank of this process may have a stream waiting for a
-  // collective that needs this proxy (a deadlock until the timeout).
-  if (staging_) retired_.push_back(staging_);
-  staging_ = nullptr;
-  staging_bytes_ = 0;
-  void* p = nullptr;
-  MICS_CUDA_CHECK(cudaHostAlloc(&p, want, cudaHostAllocDefault));
-  staging_ = static_cast<char*>(p);
-  staging_bytes_ = want;
-  return MICS_SUCCESS;
-}
-
-char* Proxy::to_host(const std::vector<Region>& regions, const void* dev) const {
-  auto p = static_cast<const char*>(dev);
-  for (const Region& r : regions)
-    if (p >= r.dev && p <= r.dev + r.bytes) return staging_ + r.offset + (p - r.dev);
-  return nullptr;  // a buffer the collective does not read here (a non-root's sendbuf)
-}
-
-bool Proxy::goes_direct(const CollOp& op) const {
-  const mics_comm* c = op.comm;
-  const bool kind = op.kind == OpKind::kAllgather || op.kind == OpKind::kBroadcast ||
-                    op.kind == OpKind::kReduceScatter || op.kind == OpKind::kAllreduce;
-  return direct_enabled_ && kind && c->size > 1 && c->shm &&
-         static_cast<int>(c->shm_ranks.size()) == c->size;
-}
-
-Result Proxy::execute_direct(const Item& item) {
-  // Peers read our buffers as soon as we expose them: the caller's stream
-  // must have produced them, so this thread (not the caller's) waits for it.
-  MICS_CUDA_CHECK(cudaEventSynchronize(item.ready));
-  if (!direct_) direct_.reset(new DeviceMemory(comm_, device_, copy_stream_));
-  comm_->device_memory = direct_.get();
-  Result r = run_host(item.op);  // the algorithms see device_memory and go direct
-  comm_->device_memory = nullptr;
-  return r;
-}
-
-Result Proxy::execute(const Item& item) {
-  const CollOp& op = item.op;
-  if (goes_direct(op)) return execute_direct(item);
-  // The device ranges this call reads and writes; an in-place call is one range.
-  std::vector<Region> regions;
-  const bool reads_send = op.kind != OpKind::kBroadcast || op.comm->rank == op.root;
-  Region send{static_cast<char*>(const_cast<void*>(op.send)), op_send_bytes(op), 0, true, false};
-  Region recv{static_cast<char*>(op.recv), op_recv_bytes(op), 0, op_recv_is_input(op), true};
-  if (reads_send && send.dev < recv.dev + recv.bytes && recv.dev < send.dev + send.bytes) {
-    char* lo = std::min(send.dev, recv.dev);
-    char* hi = std::max(send.dev + send.bytes, recv.dev + recv.bytes);
-    regions.push_back({lo, static_cast<size_t>(hi - lo), 0, true, true});
-  } else {
-    if (reads_send) regions.push_back(send);
-    regions.push_back(recv);
-  }
-  size_t total = 0;
-  for (Region& r : regions) r.offset = total, total += align_up(r.bytes);
-  MICS_CHECK(grow_staging(total));
-
-  MICS_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, item.ready, 0));
-  for (const Region& r : regions)
-    if (r.in)
-      MICS_CUDA_CHECK(cudaMemcpyAsync(staging_ + r.offset, r.dev, r.bytes, cudaMemcpyDeviceToHost,
-                                      copy_stream_));
-  MICS_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
-
-  CollOp host = op;
-  host.mem = MemKind::kHost;
-  host.stream = nullptr;
-  host.send = reads_send ? to_host(regions, op.send) : op.send;
-  host.recv = to_host(regions, op.recv);
-  MICS_CHECK(run_host(host));
-
-  for (const Region& r : regions)
-    if (r.out)
-      MICS_CUDA_CHECK(cudaMemcpyAsync(r.dev, staging_ + r.offset, r.bytes, cudaMemcpyHostToDevice,
-                                      copy_stream_));
-  MICS_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
-  return MICS_SUCCESS;
-}
-
 // ---- src/device.h ------------------------------------------------------------
 
 Result enqueue(const CollOp& op) {
   mics_comm* c = op.comm;
+  // The call runs on the proxy thread, started by an event it waits for on
+  // the host: a graph being captured would record neither, so refuse it
+  // (before the proxy starts: its allocations are not allowed in a capture).
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  MICS_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(op.stream), &capture));
+  if (capture != cudaStreamCaptureStatusNone)
+    return MICS_ERROR(MICS_INVALID_USAGE,
+                      "%s: the stream is being captured into a CUDA graph; mics device calls run "
+                      "through a proxy thread and cannot be captured (call them outside the "
+                      "capture)",
+                      op_name(op.kind));
   Proxy* proxy = nullptr;
   {
     std::lock_guard<std::mutex> lock(c->proxy_mu);

@@ -34,6 +34,7 @@
 #include "src/cuda/direct_device.h"
 #include "src/device.h"
 #include "src/op.h"
+#include "src/stage_plan.h"
 
 namespace mics::gpu {
 
@@ -78,6 +79,12 @@ class Proxy {
   Result start();
   void run();
   Result execute(const Item& item);
+  // The staged path in pieces (src/stage_plan.h): the copy down of piece
+  // i + 2 and the copy up of piece i - 1 overlap the host collective of piece
+  // i, on two streams, through kSlots pieces of staging.
+  Result execute_pieces(const Item& item, StagedKind kind);
+  // The staged path in one piece (grad_sync: its output is an input too).
+  Result execute_whole(const Item& item);
   // The single-copy path: op on the caller's buffers themselves, read by the
   // peers through CUDA IPC (direct_device.h). For allgather, broadcast,
   // reduce-scatter and allreduce on communicators within one node, unless
@@ -92,8 +99,13 @@ class Proxy {
 
   mics_comm* comm_;
   int device_;
-  cudaStream_t copy_stream_ = nullptr;
-  volatile uint32_t* flag_ = nullptr;  // pinned, host-mapped: low 32 bits of the last seq done
+  static constexpr size_t kSlots = 3;      // pieces in host memory at once
+  cudaStream_t copy_stream_ = nullptr;     // device -> host (and the direct path's work)
+  cudaStream_t out_stream_ = nullptr;      // host -> device of the pieces
+  cudaEvent_t in_done_[kSlots] = {};       // a slot's piece is in host memory
+  cudaEvent_t out_done_[kSlots] = {};      // a slot's piece is back on the device
+  size_t stage_bytes_ = size_t{16} << 20;  // MICS_CUDA_STAGE_BYTES: host memory per piece
+  volatile uint32_t* flag_ = nullptr;      // pinned, host-mapped: low 32 bits of the last seq done
   CUdeviceptr flag_dev_ = 0;
   WaitValueFn wait_value_ = nullptr;  // null: host-function fallback
   char* staging_ = nullptr;           // pinned

@@ -132,12 +132,15 @@ void CheckNoAsyncError(mics_comm_t comm) {
 enum class Shape { kProcesses, kThreads };
 
 // Runs body(comm, rank) on n ranks of the given shape (threads: init_all on device 0),
-// with extra environment variables in the ranks' process(es).
+// with extra environment variables in the ranks' process(es); processes may pose as several
+// nodes (host_ids: MICS_HOST_ID per rank).
 void RunShape(Shape shape, int n, const std::function<void(mics_comm_t, int)>& body,
-              std::vector<std::pair<std::string, std::string>> env = {}) {
+              std::vector<std::pair<std::string, std::string>> env = {},
+              std::vector<std::string> host_ids = {}) {
   mics_test::Options opts;
   opts.timeout_s = 550;
   opts.env = std::move(env);
+  opts.host_ids = std::move(host_ids);
   if (shape == Shape::kProcesses) {
     mics_test::run_ranks(n, body, opts);
     return;
@@ -205,6 +208,16 @@ TEST_P(DeviceMatrixTest, EveryCollectiveStagedThroughHost) {
   if (n != 3) GTEST_SKIP() << "staged path: checked on 3 ranks only (suite time)";
   RunShape(shape, n, [n = n](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); },
            {{"MICS_CUDA_DIRECT", "0"}});
+}
+
+// 4 processes posing as 2 nodes: every device call crosses the network, staged through host
+// memory in pieces (src/stage_plan.h). Pieces of 4 KiB make the large calls hundreds of
+// pieces, so that every slot is reused many times while copies are in flight.
+TEST(DevicePieces, EveryCollectiveAcrossTwoEmulatedNodes) {
+  REQUIRE_GPU();
+  const int n = 4;
+  RunShape(Shape::kProcesses, n, [](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); },
+           {{"MICS_CUDA_STAGE_BYTES", "4096"}}, {"node-a", "node-a", "node-b", "node-b"});
 }
 
 INSTANTIATE_TEST_SUITE_P(OneGpu, DeviceMatrixTest,
@@ -357,7 +370,8 @@ INSTANTIATE_TEST_SUITE_P(OneGpu, DeviceShapeTest,
                          });
 
 // Host and device buffers in one call, device buffers without a stream, host
-// buffers with one: refused at the call, with a message naming the problem.
+// buffers with one, a stream in graph capture: refused at the call, with a
+// message naming the problem.
 TEST(DeviceArguments, KindsAndStreams) {
   REQUIRE_GPU();
   RunShape(Shape::kProcesses, 2, [](mics_comm_t comm, int rank) {
@@ -377,6 +391,14 @@ TEST(DeviceArguments, KindsAndStreams) {
            "device buffers need a stream");
     expect(mics_allreduce(h.data(), h.data(), 16, MICS_FLOAT32, MICS_SUM, comm, dev.stream),
            "stream must be NULL for host buffers");
+    // A stream being captured into a CUDA graph: refused, and the capture can still end.
+    HASSERT(cudaStreamBeginCapture(dev.stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+    HCHECK_RESULT(mics_allreduce(d1, d2, 16, MICS_FLOAT32, MICS_SUM, comm, dev.stream),
+                  MICS_INVALID_USAGE);
+    HCHECK(strstr(mics_last_error(comm), "captured into a CUDA graph")) << mics_last_error(comm);
+    cudaGraph_t graph = nullptr;
+    HCHECK(cudaStreamEndCapture(dev.stream, &graph) == cudaSuccess);
+    if (graph) cudaGraphDestroy(graph);
     // Pinned host memory is host memory.
     float* pinned;
     HASSERT(cudaMallocHost(&pinned, 4096) == cudaSuccess);
