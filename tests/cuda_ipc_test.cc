@@ -45,21 +45,6 @@ uint8_t Pattern(uint64_t seed, uint64_t buffer, size_t i) {
   return static_cast<uint8_t>(mics_test::StreamAt(mics_test::StreamBase(seed, buffer, 0), i));
 }
 
-bool ReadFully(int fd, void* dst, size_t len, int timeout_ms) {
-  auto* out = static_cast<char*>(dst);
-  while (len > 0) {
-    pollfd p{fd, POLLIN, 0};
-    int ready = poll(&p, 1, timeout_ms);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return false;
-    ssize_t got = read(fd, out, len);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return false;
-    out += got, len -= static_cast<size_t>(got);
-  }
-  return true;
-}
-
 bool HaveGpu() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -343,7 +328,7 @@ TEST(CudaIpc, MapsAnotherProcesssAllocations) {
   ExporterChild child(pid, hold[1]);
 
   Allocations a;
-  bool got = ReadFully(report[0], &a, sizeof(a), 120000);
+  bool got = mics_test::ReadFully(report[0], &a, sizeof(a), 120000);
   if (!got) close(report[0]);
   ASSERT_TRUE(got) << "the exporter child reported no handles within 120 s";
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
@@ -355,7 +340,7 @@ TEST(CudaIpc, MapsAnotherProcesssAllocations) {
     // mapping of it must give way to the new one.
     ASSERT_EQ(write(child.hold(), "n", 1), 1);
     DeviceHandle next;
-    got = ReadFully(report[0], &next, sizeof(next), 120000);
+    got = mics_test::ReadFully(report[0], &next, sizeof(next), 120000);
     close(report[0]);
     ASSERT_TRUE(got) << "the exporter child reported no new handle within 120 s";
     ASSERT_NO_FATAL_FAILURE(ExpectMapsPattern(importer, next, a.cumem_bytes, seed, 2));

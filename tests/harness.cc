@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -118,6 +120,21 @@ uint64_t TestSeed() {
 
 int ChildRank() { return g_rank; }
 int ChildFailures() { return g_failures; }
+
+bool ReadFully(int fd, void* dst, size_t len, int timeout_ms) {
+  auto* out = static_cast<char*>(dst);
+  while (len > 0) {
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1, timeout_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    ssize_t got = read(fd, out, len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    out += got, len -= static_cast<size_t>(got);
+  }
+  return true;
+}
 
 int CountProcEntries(const char* dir) {
   std::string path = std::string("/proc/self/") + dir;

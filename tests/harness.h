@@ -71,6 +71,10 @@ inline uint64_t StreamAt(uint64_t base, uint64_t i) {
   return Mix64(base + i * 0x9E3779B97F4A7C15ull);
 }
 
+// Reads exactly len bytes from fd (a pipe from a child) within timeout_ms per
+// wait; false on EOF, error or timeout.
+bool ReadFully(int fd, void* dst, size_t len, int timeout_ms);
+
 // Number of entries in a /proc/self directory ("fd", "task").
 int CountProcEntries(const char* dir);
 // Names in /dev/shm that start with "mics".

@@ -34,23 +34,6 @@ uint8_t ExpectedByte(uint64_t seed, size_t file, size_t i) {
   return static_cast<uint8_t>(mics_test::StreamAt(mics_test::StreamBase(seed, file, 0), i));
 }
 
-// Reads exactly len bytes from fd within timeout_ms overall; false on EOF,
-// error or timeout.
-bool ReadFully(int fd, void* dst, size_t len, int timeout_ms) {
-  auto* out = static_cast<char*>(dst);
-  while (len > 0) {
-    pollfd p{fd, POLLIN, 0};
-    int ready = poll(&p, 1, timeout_ms);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return false;
-    ssize_t got = read(fd, out, len);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return false;
-    out += got, len -= static_cast<size_t>(got);
-  }
-  return true;
-}
-
 bool WriteFully(int fd, const void* src, size_t len) {
   const auto* in = static_cast<const char*>(src);
   while (len > 0) {
@@ -106,7 +89,8 @@ class PeerFdTest : public ::testing::Test {
     close(hold[0]);
     hold_ = hold[1];
     child_fds_.resize(kSizes.size() + 1);
-    bool got = ReadFully(report[0], child_fds_.data(), child_fds_.size() * sizeof(int), 30000);
+    bool got =
+        mics_test::ReadFully(report[0], child_fds_.data(), child_fds_.size() * sizeof(int), 30000);
     close(report[0]);
     ASSERT_TRUE(got) << "the child did not report its fds within 30 s";
   }

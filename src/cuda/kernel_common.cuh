@@ -68,6 +68,29 @@ inline cudaError_t SmCount(int dev, int* count) {
       count);
 }
 
+// Blocks of kThreads for `items` work items of `kernel`: enough for the work, at most one full
+// wave (a grid-stride loop does the rest; a partial second wave would double the time of the
+// blocks in it). `occupancy` caches the kernel's blocks per SM per device: one per kernel.
+template <class Kernel>
+cudaError_t WaveBlocks(Kernel kernel, DeviceCache& occupancy, size_t items, unsigned* blocks) {
+  int dev = 0, sms = 0, per_sm = 0;
+  cudaError_t err = cudaGetDevice(&dev);
+  if (err == cudaSuccess) err = SmCount(dev, &sms);
+  if (err == cudaSuccess) {
+    err = CachedPerDevice(
+        occupancy, dev,
+        [kernel](int* v) {
+          return cudaOccupancyMaxActiveBlocksPerMultiprocessor(v, kernel, kThreads, 0);
+        },
+        &per_sm);
+  }
+  if (err != cudaSuccess) return err;
+  const size_t wanted = (items + kThreads - 1) / kThreads;
+  const size_t wave = static_cast<size_t>(sms) * std::max(per_sm, 1);
+  *blocks = static_cast<unsigned>(std::max<size_t>(1, std::min(wanted, wave)));
+  return cudaSuccess;
+}
+
 // f(S{}) for the storage type S of `type`.
 template <class F>
 cudaError_t VisitType(mics_datatype_t type, F&& f) {

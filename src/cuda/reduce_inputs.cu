@@ -12,16 +12,15 @@
 namespace mics {
 namespace {
 
-using cuda_detail::CachedPerDevice;
 using cuda_detail::DeviceCache;
 using cuda_detail::Finish;
 using cuda_detail::kMinBlocksPerSm;
 using cuda_detail::kThreads;
 using cuda_detail::Narrow;
 using cuda_detail::Pack;
-using cuda_detail::SmCount;
 using cuda_detail::Span;
 using cuda_detail::Visit;
+using cuda_detail::WaveBlocks;
 using cuda_detail::Widen;
 using cuda_detail::Wire;
 
@@ -103,23 +102,10 @@ cudaError_t LaunchFold(O* out, const Wire<S>* partial, const Inputs<S>& in, int 
   s.n = n;
   s.head = CommonHead<S, O, kV>(out, kPartial ? partial : nullptr, in, k, n);
   s.packs = (n - s.head) / kV;
-  int dev = 0, sms = 0, per_sm = 0;
-  cudaError_t err = cudaGetDevice(&dev);
-  if (err == cudaSuccess) err = SmCount(dev, &sms);
   static DeviceCache occupancy{};  // one per instantiation
-  if (err == cudaSuccess)
-    err = CachedPerDevice(
-        occupancy, dev,
-        [kernel](int* v) {
-          return cudaOccupancyMaxActiveBlocksPerMultiprocessor(v, kernel, kThreads, 0);
-        },
-        &per_sm);
+  unsigned blocks = 0;
+  const cudaError_t err = WaveBlocks(kernel, occupancy, s.packs + (n - s.packs * kV), &blocks);
   if (err != cudaSuccess) return err;
-  // Enough threads for the work, at most one full wave (the grid-stride loops do the rest).
-  const size_t items = s.packs + (n - s.packs * kV);
-  const size_t wanted = (items + kThreads - 1) / kThreads;
-  const size_t wave = static_cast<size_t>(sms) * std::max(per_sm, 1);
-  const unsigned blocks = static_cast<unsigned>(std::max<size_t>(1, std::min(wanted, wave)));
   kernel<<<blocks, kThreads, 0, stream>>>(out, partial, in, k, s, nranks);
   return cudaGetLastError();
 }

@@ -15,7 +15,6 @@ namespace mics {
 namespace {
 
 using cuda_detail::Bf16;
-using cuda_detail::CachedPerDevice;
 using cuda_detail::DeviceCache;
 using cuda_detail::Finish;
 using cuda_detail::Fp16;
@@ -27,11 +26,11 @@ using cuda_detail::MinOp;
 using cuda_detail::Narrow;
 using cuda_detail::Pack;
 using cuda_detail::ProdOp;
-using cuda_detail::SmCount;
 using cuda_detail::Span;
 using cuda_detail::SumOp;
 using cuda_detail::Visit;
 using cuda_detail::VisitType;
+using cuda_detail::WaveBlocks;
 using cuda_detail::Widen;
 using cuda_detail::Wire;
 
@@ -149,25 +148,11 @@ cudaError_t Launch(void* out, const void* a, const void* b, size_t n, int nranks
   s.packs = (n - s.head) / kV;
   const size_t scalars = n - s.packs * kV;
 
-  int dev = 0, sms = 0, per_sm = 0;
-  cudaError_t err = cudaGetDevice(&dev);
-  if (err == cudaSuccess) err = SmCount(dev, &sms);
   static DeviceCache occupancy{};  // one per instantiation
-  if (err == cudaSuccess) {
-    err = CachedPerDevice(
-        occupancy, dev,
-        [kernel](int* v) {
-          return cudaOccupancyMaxActiveBlocksPerMultiprocessor(v, kernel, kThreads, 0);
-        },
-        &per_sm);
-  }
-  if (err != cudaSuccess) return err;
-  // Enough threads for the work, at most one full wave (the grid-stride loop does the rest):
-  // a partial second wave would double the time of the blocks in it.
   const size_t items = (s.packs + kUnroll - 1) / kUnroll + scalars;
-  const size_t wanted = (items + kThreads - 1) / kThreads;
-  const size_t wave = static_cast<size_t>(sms) * std::max(per_sm, 1);
-  const unsigned blocks = static_cast<unsigned>(std::max<size_t>(1, std::min(wanted, wave)));
+  unsigned blocks = 0;
+  const cudaError_t err = WaveBlocks(kernel, occupancy, items, &blocks);
+  if (err != cudaSuccess) return err;
   kernel<<<blocks, kThreads, 0, stream>>>(static_cast<O*>(out), static_cast<const A*>(a),
                                           static_cast<const B*>(b), s, nranks);
   return cudaGetLastError();
