@@ -4,12 +4,13 @@
 // common start to the last stream's completion; busbw = (k-1)/k * bytes / time
 // (nccl-tests' factor, bytes = the allgather output / reduce-scatter input).
 // The device-to-device copy bandwidth of the same run is printed beside it.
-// Each k runs on both device paths, one after the other: "direct" (peers'
-// buffers read GPU to GPU, the default) and "staged" (MICS_CUDA_DIRECT=0:
+// Each k runs on the device paths one after the other: "direct" (peers'
+// buffers read GPU to GPU by the copy engine, the default), "direct_sm" (the
+// same with kernel copies, MICS_CUDA_COPY=sm) and "staged" (MICS_CUDA_DIRECT=0:
 // device -> pinned host -> host collective -> device).
 //
-//   device_collectives_bench [--ranks 2,4] [--paths direct,staged] [--max-bytes N]
-//                            [--json FILE]
+//   device_collectives_bench [--ranks 2,4] [--paths direct,direct_sm,staged]
+//                            [--max-bytes N] [--json FILE]
 #include <cuda_runtime.h>
 #include <mics/mics.h>
 
@@ -97,6 +98,7 @@ double CopyBandwidth() {
 void RunRanks(int k, const char* path, size_t max_bytes, std::vector<Row>* rows) {
   // Read by each communicator's device proxy when it starts (its first call).
   setenv("MICS_CUDA_DIRECT", strcmp(path, "staged") == 0 ? "0" : "1", 1);
+  setenv("MICS_CUDA_COPY", strcmp(path, "direct_sm") == 0 ? "sm" : "ce", 1);
   std::vector<mics_comm_t> comms(k);
   std::vector<int> devices(k, 0);
   MICS_OK(mics_comm_init_all(comms.data(), k, devices.data()));
@@ -138,7 +140,7 @@ void RunRanks(int k, const char* path, size_t max_bytes, std::vector<Row>* rows)
             double sec = std::chrono::duration<double>(Clock::now() - t0).count() / iters;
             double busbw = (k - 1.0) / k * (count * 4.0 * k) / sec / 1e9;
             rows->push_back({path, coll, k, count * 4 * k, iters, sec * 1e6, busbw});
-            printf("| %-6s | %-14s | %d | %10zu | %5d | %10.1f | %8.2f |\n", path, coll, k,
+            printf("| %-9s | %-14s | %d | %10zu | %5d | %10.1f | %8.2f |\n", path, coll, k,
                    count * 4 * k, iters, sec * 1e6, busbw);
             fflush(stdout);
           }
@@ -163,7 +165,7 @@ void RunRanks(int k, const char* path, size_t max_bytes, std::vector<Row>* rows)
 
 int main(int argc, char** argv) {
   std::vector<int> ranks{2, 4};
-  std::vector<std::string> paths{"direct", "staged"};
+  std::vector<std::string> paths{"direct", "direct_sm", "staged"};
   size_t max_bytes = size_t{64} << 20;
   const char* json = nullptr;
   for (int i = 1; i < argc; ++i) {
@@ -173,8 +175,8 @@ int main(int argc, char** argv) {
     } else if (!strcmp(argv[i], "--paths") && i + 1 < argc) {
       paths.clear();
       for (char* t = strtok(argv[++i], ","); t; t = strtok(nullptr, ",")) {
-        if (strcmp(t, "direct") != 0 && strcmp(t, "staged") != 0) {
-          fprintf(stderr, "--paths: '%s' is neither direct nor staged\n", t);
+        if (strcmp(t, "direct") != 0 && strcmp(t, "direct_sm") != 0 && strcmp(t, "staged") != 0) {
+          fprintf(stderr, "--paths: '%s' is not direct, direct_sm or staged\n", t);
           return 2;
         }
         paths.push_back(t);
@@ -185,7 +187,8 @@ int main(int argc, char** argv) {
       json = argv[++i];
     } else {
       fprintf(stderr,
-              "usage: %s [--ranks 2,4] [--paths direct,staged] [--max-bytes N] [--json FILE]\n",
+              "usage: %s [--ranks 2,4] [--paths direct,direct_sm,staged] [--max-bytes N] "
+              "[--json FILE]\n",
               argv[0]);
       return 2;
     }
@@ -205,7 +208,7 @@ int main(int argc, char** argv) {
   CUDA_OK(cudaGetDeviceProperties(&prop, 0));
   const double copy = CopyBandwidth();
   printf("device %s; device-to-device copy %.0f GB/s (read + write)\n", prop.name, copy);
-  printf("| path   | collective     | k | bytes      | iters | us/iter    | busbw GB/s |\n");
+  printf("| path      | collective     | k | bytes      | iters | us/iter    | busbw GB/s |\n");
   printf("|---|---|---:|---:|---:|---:|---:|\n");
   std::vector<Row> rows;
   for (int k : ranks)

@@ -26,8 +26,12 @@ bool all_in_process(const mics_comm* c) {
 }
 }  // namespace
 
-DeviceMemory::DeviceMemory(mics_comm* comm, int device, cudaStream_t stream)
-    : comm_(comm), device_(device), stream_(stream), readers_in_process_(all_in_process(comm)) {}
+DeviceMemory::DeviceMemory(mics_comm* comm, int device, cudaStream_t stream, bool sm_copies)
+    : comm_(comm),
+      device_(device),
+      stream_(stream),
+      readers_in_process_(all_in_process(comm)),
+      sm_copies_(sm_copies) {}
 
 DeviceMemory::~DeviceMemory() {
   if (scratch_) cudaFree(scratch_);
@@ -102,13 +106,19 @@ Result DeviceMemory::read(coll::Call& call, const coll::PeerExposure& p, size_t 
   if (len == 0) return MICS_SUCCESS;
   const void* src = nullptr;
   MICS_CHECK(view(call, p, off, len, &src));
-  MICS_CUDA_CHECK(cudaMemcpyAsync(dst, src, len, cudaMemcpyDefault, stream_));
-  return MICS_SUCCESS;
+  return copy_bytes(dst, src, len);
 }
 
 Result DeviceMemory::copy(void* dst, const void* src, size_t len) {
   if (len == 0 || dst == src) return MICS_SUCCESS;
-  MICS_CUDA_CHECK(cudaMemcpyAsync(dst, src, len, cudaMemcpyDefault, stream_));
+  return copy_bytes(dst, src, len);
+}
+
+Result DeviceMemory::copy_bytes(void* dst, const void* src, size_t len) {
+  if (sm_copies_)
+    MICS_CUDA_CHECK(cuda_copy(dst, src, len, stream_));
+  else
+    MICS_CUDA_CHECK(cudaMemcpyAsync(dst, src, len, cudaMemcpyDefault, stream_));
   return MICS_SUCCESS;
 }
 

@@ -24,8 +24,9 @@ namespace mics::gpu {
 
 class DeviceMemory final : public coll::DirectMemory {
  public:
-  // Copies and kernels go to `stream` (on `device`, the proxy's copy stream).
-  DeviceMemory(mics_comm* comm, int device, cudaStream_t stream);
+  // Copies and kernels go to `stream` (on `device`, the proxy's copy stream);
+  // sm_copies: copies by a kernel (cuda_copy) instead of the copy engine.
+  DeviceMemory(mics_comm* comm, int device, cudaStream_t stream, bool sm_copies);
   ~DeviceMemory() override;
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
@@ -51,11 +52,13 @@ class DeviceMemory final : public coll::DirectMemory {
  private:
   // Peer memory of another device of this process: kernels need peer access.
   Result enable_peer_access(int peer_device);
+  Result copy_bytes(void* dst, const void* src, size_t len);
 
   mics_comm* comm_;
   int device_;
   cudaStream_t stream_;
   bool readers_in_process_;  // every rank of comm is a thread of this process
+  bool sm_copies_;
   transport::cuda_ipc::Exporter exporter_;
   transport::cuda_ipc::Importer importer_;
   char* scratch_ = nullptr;

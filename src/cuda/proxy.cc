@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -106,6 +107,10 @@ Result Proxy::start() {
   int64_t direct = 1;
   MICS_CHECK(env_int("MICS_CUDA_DIRECT", 1, 0, 1, &direct));
   direct_enabled_ = direct != 0;
+  const char* copies = getenv("MICS_CUDA_COPY");
+  if (copies && *copies && strcmp(copies, "ce") != 0 && strcmp(copies, "sm") != 0)
+    return MICS_ERROR(MICS_INVALID_ARGUMENT, "MICS_CUDA_COPY='%s': expected ce or sm", copies);
+  sm_copies_ = copies && strcmp(copies, "sm") == 0;
   int64_t stage = 0;
   MICS_CHECK(env_int("MICS_CUDA_STAGE_BYTES", int64_t{16} << 20, 4096, int64_t{1} << 34, &stage));
   stage_bytes_ = static_cast<size_t>(stage);

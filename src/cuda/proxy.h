@@ -121,6 +121,7 @@ class Proxy {
   bool stop_ = false;
   bool failed_ = false;                   // proxy thread only: skip the work of later calls
   bool direct_enabled_ = true;            // MICS_CUDA_DIRECT
+  bool sm_copies_ = false;                // MICS_CUDA_COPY=sm: kernel copies on the direct path
   std::unique_ptr<DeviceMemory> direct_;  // proxy thread only, made on first use
   std::thread thread_;
 };

@@ -122,7 +122,7 @@ Result Proxy::execute_direct(const Item& item) {
   // Peers read our buffers as soon as we expose them: the caller's stream
   // must have produced them, so this thread (not the caller's) waits for it.
   MICS_CUDA_CHECK(cudaEventSynchronize(item.ready));
-  if (!direct_) direct_.reset(new DeviceMemory(comm_, device_, copy_stream_));
+  if (!direct_) direct_.reset(new DeviceMemory(comm_, device_, copy_stream_, sm_copies_));
   comm_->device_memory = direct_.get();
   Result r = run_host(item.op);  // the algorithms see device_memory and go direct
   comm_->device_memory = nullptr;

@@ -58,6 +58,11 @@ cudaError_t cuda_wire_to_final(mics_datatype_t type, mics_redop_t op, void* dst,
 cudaError_t cuda_reduce(mics_datatype_t type, mics_redop_t op, void* dst, const void* a,
                         const void* b, size_t n, cudaStream_t stream);
 
+// dst = src, `bytes` bytes, copied by the SMs (a kernel) rather than the copy engine: both are
+// measured for the direct path's peer reads (MICS_CUDA_COPY). dst == src does nothing; other
+// overlaps are undefined.
+cudaError_t cuda_copy(void* dst, const void* src, size_t bytes, cudaStream_t stream);
+
 // Inputs folded by one kernel pass of cuda_reduce_inputs; more go through `scratch`.
 constexpr int kMaxReduceInputs = 8;
 

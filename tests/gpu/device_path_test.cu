@@ -210,6 +210,16 @@ TEST_P(DeviceMatrixTest, EveryCollectiveStagedThroughHost) {
            {{"MICS_CUDA_DIRECT", "0"}});
 }
 
+// The direct path with its copies done by a kernel instead of the copy engine
+// (MICS_CUDA_COPY=sm), 3 ranks.
+TEST_P(DeviceMatrixTest, EveryCollectiveWithKernelCopies) {
+  REQUIRE_GPU();
+  const auto [shape, n] = GetParam();
+  if (n != 3) GTEST_SKIP() << "kernel copies: checked on 3 ranks only (suite time)";
+  RunShape(shape, n, [n = n](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); },
+           {{"MICS_CUDA_COPY", "sm"}});
+}
+
 // 4 processes posing as 2 nodes: every device call crosses the network, staged through host
 // memory in pieces (src/stage_plan.h). Pieces of 4 KiB make the large calls hundreds of
 // pieces, so that every slot is reused many times while copies are in flight.

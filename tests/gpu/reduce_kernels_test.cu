@@ -379,6 +379,20 @@ TEST_P(ReduceKernelsTest, Reduce) {
   });
 }
 
+// The SM copy (the direct path's MICS_CUDA_COPY=sm) against memcpy: aligned, shifted alike
+// (byte head, 16-byte words, byte tail) and shifted differently (bytes throughout).
+TEST_P(ReduceKernelsTest, SmCopy) {
+  const mics_datatype_t t = GetParam();
+  ForEachShape([&](size_t n, const size_t* off, const std::string& tag) {
+    const Buffer src = MakeBuffer(t, n, off[0], &rng_);
+    const Buffer dst = MakeBuffer(t, n, off[1], nullptr);
+    const size_t bytes = n * SizeOf(t);
+    Check(
+        {&dst, &src}, 0, false, [&](auto& p) { std::memcpy(p[0], p[1], bytes); },
+        [&](auto& p) { return mics::cuda_copy(p[0], p[1], bytes, stream_); }, tag);
+  });
+}
+
 // k inputs folded in one kernel pass (two or more past kMaxReduceInputs) against the host chain
 // to_wire, reduce_to_wire..., reduce_to_final; out of place and in place (dst = input 0).
 TEST_P(ReduceKernelsTest, ReduceInputs) {

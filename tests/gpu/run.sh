@@ -13,7 +13,7 @@
 #
 #   bash tests/gpu/run.sh            # MICS_GPU_BUILD_DIR (default build-gpu/), MICS_GPU_JOBS,
 #                                    # MICS_GPU_BENCH_ARGS (default: 1 MiB .. 1 GiB sweep),
-#                                    # MICS_GPU_DEVICE_BENCH_ARGS (default: k = 2, 4, direct and staged; 8 B .. 256 MiB)
+#                                    # MICS_GPU_DEVICE_BENCH_ARGS (default: k = 2, 4; direct, direct_sm, staged; 8 B .. 256 MiB)
 #                                    # MICS_GPU_PERF_ARGS (perf_cuda.sh), MICS_GPU_SANITIZER_FILTER
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
