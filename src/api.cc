@@ -176,6 +176,7 @@ MICS_API mics_result_t mics_comm_init_rank_config(mics_comm_t* comm, int nranks,
 MICS_API mics_result_t mics_comm_get_async_error(mics_comm_t comm, mics_result_t* result) {
   mics::clear_thread_error();
   if (!comm || !result) return MICS_ERROR(MICS_INVALID_ARGUMENT, "comm or result is NULL");
+  mics::gpu::poll_async_error(comm);
   *result = comm->aborted.load() ? MICS_INVALID_USAGE : comm->fatal.load();
   return MICS_SUCCESS;
 }

@@ -32,6 +32,11 @@ Result enqueue(const CollOp& op);
 // runs after them. No-op when c has no proxy.
 void drain(mics_comm* c);
 
+// Folds into c's state a failure noticed outside any call (a device kernel of
+// the latency path that timed out waiting for a peer); for
+// mics_comm_get_async_error.
+void poll_async_error(mics_comm* c);
+
 // The per-communicator proxy (src/cuda/proxy.*); opaque here.
 class Proxy;
 struct ProxyDeleter {

@@ -29,6 +29,8 @@ Result enqueue(const CollOp&) {
 
 void drain(mics_comm*) {}
 
+void poll_async_error(mics_comm*) {}
+
 void ProxyDeleter::operator()(Proxy*) const {}
 
 }  // namespace mics::gpu

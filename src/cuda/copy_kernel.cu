@@ -42,6 +42,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
 
 }  // namespace
 
+cudaError_t cuda_preload_copy() {
+  cudaFuncAttributes attr{};
+  return cudaFuncGetAttributes(&attr, CopyKernel);
+}
+
 cudaError_t cuda_copy(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
   if (bytes == 0 || dst == src) return cudaSuccess;
   if (dst == nullptr || src == nullptr) return cudaErrorInvalidValue;

@@ -111,6 +111,9 @@ Result Proxy::start() {
   if (copies && *copies && strcmp(copies, "ce") != 0 && strcmp(copies, "sm") != 0)
     return MICS_ERROR(MICS_INVALID_ARGUMENT, "MICS_CUDA_COPY='%s': expected ce or sm", copies);
   sm_copies_ = copies && strcmp(copies, "sm") == 0;
+  int64_t tiny = 0;
+  MICS_CHECK(env_int("MICS_CUDA_TINY_BYTES", 4096, 0, 1 << 20, &tiny));
+  tiny_bytes_ = static_cast<size_t>(tiny);
   int64_t stage = 0;
   MICS_CHECK(env_int("MICS_CUDA_STAGE_BYTES", int64_t{16} << 20, 4096, int64_t{1} << 34, &stage));
   stage_bytes_ = static_cast<size_t>(stage);
@@ -131,6 +134,8 @@ Proxy::~Proxy() {
   }
   DeviceScope scope(device_);
   direct_.reset();  // unmaps the peers' buffers; uses copy_stream_'s device
+  if (tiny_slot_) cudaFree(tiny_slot_);
+  if (tiny_timed_out_) cudaFreeHost(const_cast<uint64_t*>(tiny_timed_out_));
   for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
   if (staging_) cudaFreeHost(staging_);
   for (char* p : retired_) cudaFreeHost(p);
@@ -278,7 +283,14 @@ Result enqueue(const CollOp& op) {
   // grad_sync drives the replication group from this proxy: its own device
   // calls come first.
   if (op.replication && op.replication != c) drain(op.replication);
-  return proxy->enqueue(op);
+  bool done = false;
+  MICS_CHECK(proxy->try_tiny(op, &done));
+  return done ? MICS_SUCCESS : proxy->enqueue(op);
+}
+
+void poll_async_error(mics_comm* c) {
+  std::lock_guard<std::mutex> lock(c->proxy_mu);
+  if (c->proxy) c->proxy->check_tiny();
 }
 
 void drain(mics_comm* c) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "src/cuda/direct_device.h"
+#include "src/cuda/tiny_allgather.cuh"
 #include "src/device.h"
 #include "src/op.h"
 #include "src/stage_plan.h"
@@ -60,6 +61,14 @@ class Proxy {
   Result enqueue(const CollOp& op);
   // Returns when every queued call has completed.
   void drain();
+  // The latency path for small allgathers between threads of one process on
+  // one GPU (tiny_allgather.cuh): launches op's kernel on op.stream and sets
+  // *done, or leaves op to enqueue(). Caller's thread; the same choice on
+  // every rank.
+  Result try_tiny(const CollOp& op, bool* done);
+  // Fails the communicator (MICS_TIMEOUT) if a latency-path kernel gave up
+  // waiting for a peer; returns that failure, else MICS_SUCCESS.
+  Result check_tiny();
 
  private:
   struct Item {
@@ -85,6 +94,9 @@ class Proxy {
   Result execute_pieces(const Item& item, StagedKind kind);
   // The staged path in one piece (grad_sync: its output is an input too).
   Result execute_whole(const Item& item);
+  // First small allgather: the slots' exchange (a host allgather; every rank
+  // is in the same call), or the reason the latency path stays off.
+  Result setup_tiny();
   // The single-copy path: op on the caller's buffers themselves, read by the
   // peers through CUDA IPC (direct_device.h). For allgather, broadcast,
   // reduce-scatter and allreduce on communicators within one node, unless
@@ -119,9 +131,18 @@ class Proxy {
   std::vector<cudaEvent_t> free_events_;
   uint64_t issued_ = 0;
   bool stop_ = false;
-  bool failed_ = false;                   // proxy thread only: skip the work of later calls
-  bool direct_enabled_ = true;            // MICS_CUDA_DIRECT
-  bool sm_copies_ = false;                // MICS_CUDA_COPY=sm: kernel copies on the direct path
+  bool failed_ = false;         // proxy thread only: skip the work of later calls
+  bool direct_enabled_ = true;  // MICS_CUDA_DIRECT
+  bool sm_copies_ = false;      // MICS_CUDA_COPY=sm: kernel copies on the direct path
+  // The latency path (caller's thread only).
+  enum class Tiny { kUnknown, kOn, kOff };
+  Tiny tiny_ = Tiny::kUnknown;
+  size_t tiny_bytes_ = 4096;  // MICS_CUDA_TINY_BYTES: per-rank bytes it takes (0 = never)
+  TinySlot* tiny_slot_ = nullptr;
+  TinyPeers tiny_peers_{};
+  uint64_t tiny_seq_ = 0;
+  volatile uint64_t* tiny_timed_out_ = nullptr;  // pinned, host-mapped: set by a kernel
+  uint64_t* tiny_timed_out_dev_ = nullptr;
   std::unique_ptr<DeviceMemory> direct_;  // proxy thread only, made on first use
   std::thread thread_;
 };

@@ -110,7 +110,34 @@ cudaError_t LaunchFold(O* out, const Wire<S>* partial, const Inputs<S>& in, int 
   return cudaGetLastError();
 }
 
+// Loads FoldKernel for (S, O, Op, kAvg, kPartial) without running it.
+template <class S, class O, class Op, bool kAvg, bool kPartial>
+cudaError_t LoadFold() {
+  cudaFuncAttributes attr{};
+  return cudaFuncGetAttributes(
+      &attr, FoldKernel<S, O, Op, kAvg, kPartial, static_cast<int>(16 / sizeof(S))>);
+}
+
 }  // namespace
+
+cudaError_t cuda_preload_reduce_inputs() {
+  for (int t = 0; t < MICS_NUM_TYPES; ++t)
+    for (int o = 0; o < MICS_NUM_OPS; ++o) {
+      const cudaError_t e = Visit(static_cast<mics_datatype_t>(t), static_cast<mics_redop_t>(o),
+                                  [](auto s, auto op, auto avg) -> cudaError_t {
+                                    using S = decltype(s);
+                                    using W = Wire<S>;
+                                    using OpT = decltype(op);
+                                    cudaError_t r = LoadFold<S, S, OpT, avg(), false>();
+                                    if (r == cudaSuccess) r = LoadFold<S, W, OpT, false, false>();
+                                    if (r == cudaSuccess) r = LoadFold<S, S, OpT, avg(), true>();
+                                    if (r == cudaSuccess) r = LoadFold<S, W, OpT, false, true>();
+                                    return r;
+                                  });
+      if (e != cudaSuccess) return e;
+    }
+  return cudaSuccess;
+}
 
 cudaError_t cuda_reduce_inputs(mics_datatype_t type, mics_redop_t op, void* dst,
                                const void* const* srcs, int k, size_t n, int nranks, void* scratch,

@@ -63,6 +63,13 @@ cudaError_t cuda_reduce(mics_datatype_t type, mics_redop_t op, void* dst, const 
 // overlaps are undefined.
 cudaError_t cuda_copy(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 
+// Load the kernels of cuda_copy and cuda_reduce_inputs without running them. CUDA loads
+// kernels lazily (CUDA_MODULE_LOADING=LAZY, the default), and loading one may wait for the
+// kernels already running: if one of those spins until this rank's next step (the latency
+// path, tiny_allgather.cuh), that is a deadlock. Call both before such kernels can run.
+cudaError_t cuda_preload_copy();
+cudaError_t cuda_preload_reduce_inputs();
+
 // Inputs folded by one kernel pass of cuda_reduce_inputs; more go through `scratch`.
 constexpr int kMaxReduceInputs = 8;
 

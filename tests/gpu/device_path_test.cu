@@ -207,7 +207,7 @@ TEST_P(DeviceMatrixTest, EveryCollectiveStagedThroughHost) {
   const auto [shape, n] = GetParam();
   if (n != 3) GTEST_SKIP() << "staged path: checked on 3 ranks only (suite time)";
   RunShape(shape, n, [n = n](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); },
-           {{"MICS_CUDA_DIRECT", "0"}});
+           {{"MICS_CUDA_DIRECT", "0"}, {"MICS_CUDA_TINY_BYTES", "0"}});
 }
 
 // The direct path with its copies done by a kernel instead of the copy engine
@@ -217,7 +217,7 @@ TEST_P(DeviceMatrixTest, EveryCollectiveWithKernelCopies) {
   const auto [shape, n] = GetParam();
   if (n != 3) GTEST_SKIP() << "kernel copies: checked on 3 ranks only (suite time)";
   RunShape(shape, n, [n = n](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); },
-           {{"MICS_CUDA_COPY", "sm"}});
+           {{"MICS_CUDA_COPY", "sm"}, {"MICS_CUDA_TINY_BYTES", "0"}});
 }
 
 // 4 processes posing as 2 nodes: every device call crosses the network, staged through host
@@ -378,6 +378,51 @@ INSTANTIATE_TEST_SUITE_P(OneGpu, DeviceShapeTest,
                          [](const ::testing::TestParamInfo<Shape>& p) {
                            return std::string(ShapeName(p.param));
                          });
+
+// The latency path (one kernel per rank, threads of one process): when a rank
+// never joins, the others' kernels give up at the communicator's timeout
+// instead of spinning forever, and the communicator reports MICS_TIMEOUT.
+TEST(DeviceTiny, KernelGivesUpAtTheTimeoutWhenAPeerNeverCalls) {
+  REQUIRE_GPU();
+  mics_test::Options opts;
+  opts.init = false;
+  opts.mics_timeout_ms = 2000;
+  opts.timeout_s = 120;
+  mics_test::run_ranks(
+      1,
+      [](mics_comm_t, int) {
+        std::vector<mics_comm_t> comms(2);
+        std::vector<int> devices(2, 0);
+        HASSERT_OK(mics_comm_init_all(comms.data(), 2, devices.data()));
+        DeviceRank dev[2];
+        uint64_t *send[2] = {}, *recv[2] = {};
+        for (int r = 0; r < 2; ++r)
+          HASSERT(cudaMalloc(&send[r], 8) == cudaSuccess &&
+                  cudaMalloc(&recv[r], 16) == cudaSuccess);
+        // One call together (it also sets the path up: a host exchange between the ranks).
+        std::vector<std::thread> both;
+        for (int r = 0; r < 2; ++r)
+          both.emplace_back([&, r] {
+            HCHECK_OK(mics_allgather(send[r], recv[r], 1, MICS_UINT64, comms[r], dev[r].stream));
+            HCHECK(cudaStreamSynchronize(dev[r].stream) == cudaSuccess);
+          });
+        for (std::thread& t : both) t.join();
+        CheckNoAsyncError(comms[0]);
+        // Rank 1 never makes the second call: rank 0's kernel waits for it, then stops.
+        HCHECK_OK(mics_allgather(send[0], recv[0], 1, MICS_UINT64, comms[0], dev[0].stream));
+        HCHECK(cudaStreamSynchronize(dev[0].stream) == cudaSuccess);
+        mics_result_t async = MICS_SUCCESS;
+        HCHECK_OK(mics_comm_get_async_error(comms[0], &async));
+        HCHECK_RESULT(async, MICS_TIMEOUT);
+        HCHECK_RESULT(mics_allgather(send[0], recv[0], 1, MICS_UINT64, comms[0], dev[0].stream),
+                      MICS_INVALID_USAGE);  // the communicator has failed
+        HCHECK(strstr(mics_last_error(comms[0]), "waited longer than the timeout"))
+            << mics_last_error(comms[0]);
+        for (int r = 0; r < 2; ++r) cudaFree(send[r]), cudaFree(recv[r]);
+        for (mics_comm_t c : comms) HCHECK_OK(mics_comm_destroy(c));
+      },
+      opts);
+}
 
 // Host and device buffers in one call, device buffers without a stream, host
 // buffers with one, a stream in graph capture: refused at the call, with a
