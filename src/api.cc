@@ -194,6 +194,7 @@ MICS_API mics_result_t mics_comm_abort(mics_comm_t comm) {
   for (mics_comm_t c : {comm, comm->rail_comm.get(), comm->node_comm.get()}) {
     if (!c) continue;
     c->aborted.store(true);
+    mics::gpu::stop_kernels(c);
     if (c->shm) {
       c->shm->ring_self();  // wake a call in progress in another thread
       c->shm->publish_failure(MICS_INVALID_USAGE, "mics_comm_abort");  // peers stop waiting

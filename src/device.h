@@ -37,6 +37,10 @@ void drain(mics_comm* c);
 // mics_comm_get_async_error.
 void poll_async_error(mics_comm* c);
 
+// mics_comm_abort: device kernels of c that wait for peers (the latency
+// path), and the peers' kernels waiting for c, give up now.
+void stop_kernels(mics_comm* c);
+
 // The per-communicator proxy (src/cuda/proxy.*); opaque here.
 class Proxy;
 struct ProxyDeleter {

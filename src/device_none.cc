@@ -31,6 +31,8 @@ void drain(mics_comm*) {}
 
 void poll_async_error(mics_comm*) {}
 
+void stop_kernels(mics_comm*) {}
+
 void ProxyDeleter::operator()(Proxy*) const {}
 
 }  // namespace mics::gpu

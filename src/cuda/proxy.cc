@@ -135,7 +135,7 @@ Proxy::~Proxy() {
   DeviceScope scope(device_);
   direct_.reset();  // unmaps the peers' buffers; uses copy_stream_'s device
   if (tiny_slot_) cudaFree(tiny_slot_);
-  if (tiny_timed_out_) cudaFreeHost(const_cast<uint64_t*>(tiny_timed_out_));
+  if (tiny_words_) cudaFreeHost(const_cast<uint64_t*>(tiny_words_));
   for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
   if (staging_) cudaFreeHost(staging_);
   for (char* p : retired_) cudaFreeHost(p);
@@ -286,6 +286,11 @@ Result enqueue(const CollOp& op) {
   bool done = false;
   MICS_CHECK(proxy->try_tiny(op, &done));
   return done ? MICS_SUCCESS : proxy->enqueue(op);
+}
+
+void stop_kernels(mics_comm* c) {
+  std::lock_guard<std::mutex> lock(c->proxy_mu);
+  if (c->proxy) c->proxy->stop_tiny();
 }
 
 void poll_async_error(mics_comm* c) {

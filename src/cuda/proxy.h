@@ -66,9 +66,13 @@ class Proxy {
   // *done, or leaves op to enqueue(). Caller's thread; the same choice on
   // every rank.
   Result try_tiny(const CollOp& op, bool* done);
-  // Fails the communicator (MICS_TIMEOUT) if a latency-path kernel gave up
-  // waiting for a peer; returns that failure, else MICS_SUCCESS.
+  // Fails the communicator (MICS_TIMEOUT, or MICS_REMOTE_ERROR when a rank
+  // aborted) if a latency-path kernel gave up waiting for a peer; returns that
+  // failure, else MICS_SUCCESS.
   Result check_tiny();
+  // mics_comm_abort: our latency-path kernels, and the peers' kernels waiting
+  // for us, give up at once.
+  void stop_tiny();
 
  private:
   struct Item {
@@ -141,8 +145,9 @@ class Proxy {
   TinySlot* tiny_slot_ = nullptr;
   TinyPeers tiny_peers_{};
   uint64_t tiny_seq_ = 0;
-  volatile uint64_t* tiny_timed_out_ = nullptr;  // pinned, host-mapped: set by a kernel
-  uint64_t* tiny_timed_out_dev_ = nullptr;
+  // Pinned, host-mapped: [0, 1] the kernels' TinyReport, [2] our stop word.
+  volatile uint64_t* tiny_words_ = nullptr;
+  uint64_t* tiny_words_dev_ = nullptr;
   std::unique_ptr<DeviceMemory> direct_;  // proxy thread only, made on first use
   std::thread thread_;
 };

@@ -16,24 +16,46 @@ __device__ __forceinline__ uint64_t now_ns() {
   return t;
 }
 
-// Thread 0 waits until *word >= seq; false (and *timed_out = seq) past the deadline.
+// What a rank that gave up leaves in its slot's numbers, so that the ranks
+// waiting for it give up too instead of waiting for their own timeouts.
+constexpr uint64_t kFailed = ~uint64_t{0};
+
+// Thread 0 waits until *word >= seq (a rank's ready or done). false, with the
+// reason in *report and our slot marked failed: past the deadline, once the
+// awaited rank has failed or its stop word (or ours) is set.
 __device__ bool wait_for(const uint64_t* word, uint64_t seq, uint64_t deadline,
-                         uint64_t* timed_out) {
-  while (load_volatile(word) < seq) {
+                         const uint64_t* stop, const uint64_t* own_stop, TinySlot* me,
+                         TinyReport* report) {
+  uint64_t* reason = nullptr;
+  for (unsigned polls = 0;; ++polls) {
+    const uint64_t v = load_volatile(word);
+    if (v == kFailed) {
+      reason = &report->stopped;
+      break;
+    }
+    if (v >= seq) return true;
+    if (polls % 256 != 255) continue;  // the stop words are host memory: look now and then
+    if (load_volatile(stop) != 0 || load_volatile(own_stop) != 0) {
+      reason = &report->stopped;
+      break;
+    }
     if (now_ns() > deadline) {
-      *reinterpret_cast<volatile uint64_t*>(timed_out) = seq;
-      __threadfence_system();
-      return false;
+      reason = &report->timed_out;
+      break;
     }
   }
-  return true;
+  *reinterpret_cast<volatile uint64_t*>(&me->ready) = kFailed;
+  *reinterpret_cast<volatile uint64_t*>(&me->done) = kFailed;
+  *reinterpret_cast<volatile uint64_t*>(reason) = seq;
+  __threadfence_system();
+  return false;
 }
 
 // One block. Thread 0 does the handshakes; every thread copies.
 __global__ void __launch_bounds__(kTinyThreads)
     TinyAllgatherKernel(const unsigned char* send, unsigned char* recv, size_t bytes, int k,
                         int rank, uint64_t seq, TinyPeers peers, uint64_t timeout_ns,
-                        uint64_t* timed_out) {
+                        TinyReport* report) {
   __shared__ bool stop;
   const uint64_t deadline = now_ns() + timeout_ns;
   TinySlot* me = peers.slots[rank];
@@ -47,7 +69,8 @@ __global__ void __launch_bounds__(kTinyThreads)
   for (int j = 1; j < k; ++j) {
     const int peer = (rank + j) % k;
     TinySlot* slot = peers.slots[peer];
-    if (threadIdx.x == 0) stop = !wait_for(&slot->ready, seq, deadline, timed_out);
+    if (threadIdx.x == 0)
+      stop = !wait_for(&slot->ready, seq, deadline, peers.stop[peer], peers.stop[rank], me, report);
     __syncthreads();
     if (stop) return;
     __threadfence();  // its block after its number
@@ -62,7 +85,9 @@ __global__ void __launch_bounds__(kTinyThreads)
     __threadfence();  // our reads before our "done"
     *reinterpret_cast<volatile uint64_t*>(&me->done) = seq;
     for (int p = 0; p < k; ++p)
-      if (!wait_for(&peers.slots[p]->done, seq, deadline, timed_out)) return;
+      if (!wait_for(&peers.slots[p]->done, seq, deadline, peers.stop[p], peers.stop[rank], me,
+                    report))
+        return;
   }
 }
 
@@ -82,12 +107,12 @@ cudaError_t tiny_slot_alloc(TinySlot** out, cudaStream_t stream) {
 
 cudaError_t launch_tiny_allgather(const void* send, void* recv, size_t bytes, int k, int rank,
                                   uint64_t seq, const TinyPeers& peers, uint64_t timeout_ns,
-                                  uint64_t* timed_out, cudaStream_t stream) {
-  if (k < 1 || k > kMaxTinyRanks || rank < 0 || rank >= k || timed_out == nullptr)
+                                  TinyReport* report, cudaStream_t stream) {
+  if (k < 1 || k > kMaxTinyRanks || rank < 0 || rank >= k || report == nullptr)
     return cudaErrorInvalidValue;
   TinyAllgatherKernel<<<1, kTinyThreads, 0, stream>>>(static_cast<const unsigned char*>(send),
                                                       static_cast<unsigned char*>(recv), bytes, k,
-                                                      rank, seq, peers, timeout_ns, timed_out);
+                                                      rank, seq, peers, timeout_ns, report);
   return cudaGetLastError();
 }
 

@@ -379,18 +379,19 @@ INSTANTIATE_TEST_SUITE_P(OneGpu, DeviceShapeTest,
                            return std::string(ShapeName(p.param));
                          });
 
-// The latency path (one kernel per rank, threads of one process): when a rank
-// never joins, the others' kernels give up at the communicator's timeout
-// instead of spinning forever, and the communicator reports MICS_TIMEOUT.
-TEST(DeviceTiny, KernelGivesUpAtTheTimeoutWhenAPeerNeverCalls) {
-  REQUIRE_GPU();
+// The latency path (one kernel per rank, threads of one process), when rank 1
+// misses its second call: rank 0's kernel must give up rather than spin
+// forever. `abort_peer`: rank 1 calls mics_comm_abort instead, and rank 0's
+// kernel stops at once with MICS_REMOTE_ERROR (with a 60 s timeout, a missed
+// stop would show as MICS_TIMEOUT); else rank 0 times out (2 s).
+void TinyPeerMissesACall(bool abort_peer) {
   mics_test::Options opts;
   opts.init = false;
-  opts.mics_timeout_ms = 2000;
-  opts.timeout_s = 120;
+  opts.mics_timeout_ms = abort_peer ? 60000 : 2000;
+  opts.timeout_s = 150;
   mics_test::run_ranks(
       1,
-      [](mics_comm_t, int) {
+      [abort_peer](mics_comm_t, int) {
         std::vector<mics_comm_t> comms(2);
         std::vector<int> devices(2, 0);
         HASSERT_OK(mics_comm_init_all(comms.data(), 2, devices.data()));
@@ -408,20 +409,37 @@ TEST(DeviceTiny, KernelGivesUpAtTheTimeoutWhenAPeerNeverCalls) {
           });
         for (std::thread& t : both) t.join();
         CheckNoAsyncError(comms[0]);
-        // Rank 1 never makes the second call: rank 0's kernel waits for it, then stops.
+        std::thread aborter;
+        if (abort_peer)
+          aborter = std::thread([&] {
+            usleep(200 * 1000);  // rank 0's kernel is waiting by then (or soon will be)
+            HCHECK_OK(mics_comm_abort(comms[1]));
+          });
         HCHECK_OK(mics_allgather(send[0], recv[0], 1, MICS_UINT64, comms[0], dev[0].stream));
         HCHECK(cudaStreamSynchronize(dev[0].stream) == cudaSuccess);
+        if (aborter.joinable()) aborter.join();
         mics_result_t async = MICS_SUCCESS;
         HCHECK_OK(mics_comm_get_async_error(comms[0], &async));
-        HCHECK_RESULT(async, MICS_TIMEOUT);
+        HCHECK_RESULT(async, abort_peer ? MICS_REMOTE_ERROR : MICS_TIMEOUT);
         HCHECK_RESULT(mics_allgather(send[0], recv[0], 1, MICS_UINT64, comms[0], dev[0].stream),
                       MICS_INVALID_USAGE);  // the communicator has failed
-        HCHECK(strstr(mics_last_error(comms[0]), "waited longer than the timeout"))
+        HCHECK(strstr(mics_last_error(comms[0]),
+                      abort_peer ? "a rank aborted" : "waited longer than the timeout"))
             << mics_last_error(comms[0]);
         for (int r = 0; r < 2; ++r) cudaFree(send[r]), cudaFree(recv[r]);
         for (mics_comm_t c : comms) HCHECK_OK(mics_comm_destroy(c));
       },
       opts);
+}
+
+TEST(DeviceTiny, KernelGivesUpAtTheTimeoutWhenAPeerNeverCalls) {
+  REQUIRE_GPU();
+  TinyPeerMissesACall(false);
+}
+
+TEST(DeviceTiny, KernelStopsWhenThePeerItWaitsForAborts) {
+  REQUIRE_GPU();
+  TinyPeerMissesACall(true);
 }
 
 // Host and device buffers in one call, device buffers without a stream, host
