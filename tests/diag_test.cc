@@ -164,6 +164,7 @@ TEST(EnvironmentGarbage, EveryVariableIsCheckedAtInit) {
         {"MICS_NET_CHUNK_BYTES", "0"},     {"MICS_NET_DELAY_US", "-1"},
         {"MICS_MODEL_NET", "fast"},        {"MICS_MODEL_SHM", "1,0"},
         {"MICS_STREAM_BYTES", "lots"},     {"MICS_STREAM_BYTES", "-1"},
+        {"MICS_SHM_DIRECT_REDUCE", "2"},   {"MICS_SHM_DIRECT_REDUCE", "yes"},
     };
     for (const auto& [name, value] : cases) {
       mics_unique_id id;
