@@ -221,13 +221,13 @@ TEST_P(DeviceMatrixTest, EveryCollectiveWithKernelCopies) {
 }
 
 // 4 processes posing as 2 nodes: every device call crosses the network, staged through host
-// memory in pieces (src/stage_plan.h). Pieces of 4 KiB make the large calls hundreds of
+// memory in pieces (src/stage_plan.h). Pieces of 64 KiB make the large calls dozens of
 // pieces, so that every slot is reused many times while copies are in flight.
 TEST(DevicePieces, EveryCollectiveAcrossTwoEmulatedNodes) {
   REQUIRE_GPU();
   const int n = 4;
   RunShape(Shape::kProcesses, n, [](mics_comm_t comm, int rank) { DeviceMatrix(comm, rank, n); },
-           {{"MICS_CUDA_STAGE_BYTES", "4096"}}, {"node-a", "node-a", "node-b", "node-b"});
+           {{"MICS_CUDA_STAGE_BYTES", "65536"}}, {"node-a", "node-a", "node-b", "node-b"});
 }
 
 INSTANTIATE_TEST_SUITE_P(OneGpu, DeviceMatrixTest,
