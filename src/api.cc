@@ -197,7 +197,8 @@ MICS_API mics_result_t mics_comm_abort(mics_comm_t comm) {
     mics::gpu::stop_kernels(c);
     if (c->shm) {
       c->shm->ring_self();  // wake a call in progress in another thread
-      c->shm->publish_failure(MICS_INVALID_USAGE, "mics_comm_abort");  // peers stop waiting
+      c->shm->publish_failure(MICS_INVALID_USAGE, "mics_comm_abort",  // peers stop waiting
+                              c->completed_seq.load() + 1);
     }
   }
   return MICS_SUCCESS;

@@ -264,7 +264,8 @@ TEST(MultiRank, ExitWithUnusedUniqueIdIsClean) {
 // init_env end to end: torchrun variables with the MASTER_PORT + 1 rule. Rank 0
 // holds MASTER_PORT itself, so a library that used MASTER_PORT would fail.
 TEST(MultiRank, InitEnvTorchrunStyle) {
-  const int port = 20000 + static_cast<int>(mics_test::TestSeed() % 30000);
+  // Below the kernel's ephemeral range (32768-60999), which concurrent tests' sockets use.
+  const int port = 20000 + static_cast<int>(mics_test::TestSeed() % 12000);
   Options opts;
   opts.init = false;
   opts.env = {

@@ -157,7 +157,8 @@ bool ForbidCrossMemoryReads() {
 // others wait for slots that never come.
 TEST(DirectFallback, OneRankWithoutCrossMemoryAttachMakesAllUseTheRing) {
   const int n = 3;
-  const int port = 20000 + static_cast<int>(mics_test::TestSeed() % 30000);
+  // Below the kernel's ephemeral range (32768-60999), which concurrent tests' sockets use.
+  const int port = 20000 + static_cast<int>(mics_test::TestSeed() % 12000);
   mics_test::Options opts;
   opts.init = false;
   opts.env = {{"MICS_SHM_DIRECT_BYTES", "1"},

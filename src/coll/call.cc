@@ -72,11 +72,14 @@ Result check_other_path(Call& call) {
 // network. On the hierarchical algorithms' subgroups too, where our peers
 // may be waiting inside a flat collective that watches only its subgroup
 // (subgroups first: the parent's notices may wait for peers to poll it).
+// Each names the first operation on its communicator we did not finish: a
+// peer still in an earlier one needs nothing more from us and carries on.
 void publish_failure(mics_comm* c, Result r, const char* message) {
   for (mics_comm* sub : {c->rail_comm.get(), c->node_comm.get()})
     if (sub) publish_failure(sub, r, message);
-  if (c->shm) c->shm->publish_failure(r, message);
-  if (c->net) c->net->publish_failure(r, message);
+  const uint64_t from = c->completed_seq.load() + 1;
+  if (c->shm) c->shm->publish_failure(r, message, from);
+  if (c->net) c->net->publish_failure(r, message, from);
 }
 
 int left_of(const mics_comm* c) { return (c->rank + c->size - 1) % c->size; }
@@ -95,7 +98,8 @@ Result check_alive(const Call& call, const mics_comm* c, int peer_a, int peer_b)
   }
   int code = 0;
   std::string reason;
-  int failed = c->shm ? c->shm->failed_peer(&code, &reason) : -1;
+  // c->seq: the operation c is in (the parent's or a subgroup's own).
+  int failed = c->shm ? c->shm->failed_peer(c->seq, &code, &reason) : -1;
   if (failed >= 0)
     return MICS_ERROR(MICS_REMOTE_ERROR,
                       "%s #%" PRIu64 ": %s gave up on this communicator (%s: %s)",
@@ -137,6 +141,7 @@ Call::Call(mics_comm* c, Kind k, mics_datatype_t type, mics_redop_t op, size_t c
   // Device calls on the direct path expose device memory: a rank that called
   // with host buffers must see a mismatch, not read device addresses.
   if (c->device_memory) shape |= uint64_t{1} << 63;
+  if (c->net) c->net->enter_operation(seq);
   c->in_flight_kind.store(static_cast<uint32_t>(k), std::memory_order_relaxed);
   uint64_t key[2] = {count, static_cast<uint64_t>(root)};
   uint64_t h = topo::hash_bytes(key, sizeof(key)) & 0xfffff;

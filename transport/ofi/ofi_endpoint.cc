@@ -111,7 +111,8 @@ Result OfiEndpoint::progress(bool* progressed) {
     if (!p) continue;
     int code = 0;
     std::string reason;
-    if (p->peer_failed(&code, &reason)) {
+    uint64_t from = 0;
+    if (p->peer_failed(&code, &reason, &from) && from <= current_seq_) {
       failure_ = "rank " + std::to_string(p->rank()) + " (" + p->name() +
                  ") gave up on this communicator (" +
                  mics_result_string(static_cast<mics_result_t>(code)) + ": " + reason + ")";
@@ -126,10 +127,10 @@ Result OfiEndpoint::progress(bool* progressed) {
   return MICS_SUCCESS;
 }
 
-void OfiEndpoint::publish_failure(int code, const char* reason) {
+void OfiEndpoint::publish_failure(int code, const char* reason, uint64_t from_seq) {
   std::string chain = thread_error();  // what the caller reports is its own failure
   for (auto& p : peers_)
-    if (p) p->send_notice(code, reason);
+    if (p) p->send_notice(code, reason, from_seq);
   const Deadline until = Deadline::after_ms(kNoticeWaitMs);
   for (;;) {
     bool all_done = true;

@@ -50,7 +50,10 @@ class OfiEndpoint {
   // Tells every peer that this rank's communicator failed (code, reason), so
   // that none waits for us until its timeout; waits up to kNoticeWaitMs for
   // the notices to leave (best effort: an unreachable peer is skipped).
-  void publish_failure(int code, const char* reason);
+  void publish_failure(int code, const char* reason, uint64_t from_seq);
+  // The operation this rank's communicator is in now: a peer's notice counts
+  // from the operation it names on (the peer finished the ones before).
+  void enter_operation(uint64_t seq) { current_seq_ = seq; }
   static constexpr int64_t kNoticeWaitMs = 200;
 
   const OfiDomain& domain() const { return *domain_; }
@@ -70,6 +73,7 @@ class OfiEndpoint {
   std::string address_;
   std::vector<std::unique_ptr<OfiPeer>> peers_;  // indexed by rank; null where not added
   std::string failure_;                          // first transfer error, sticky
+  uint64_t current_seq_ = 0;                     // enter_operation
 };
 
 }  // namespace mics::transport::ofi

@@ -101,18 +101,20 @@ Result OfiPeer::post_credit_recv(uint32_t index) {
   return MICS_SUCCESS;
 }
 
-void OfiPeer::send_notice(int code, const char* reason) {
+void OfiPeer::send_notice(int code, const char* reason, uint64_t from_seq) {
   if (notice_state_ != NoticeState::kNone) return;
   FailureNotice* n = notice_buf(1);
+  n->from_seq = from_seq;
   n->code = code;
   snprintf(n->reason, sizeof(n->reason), "%s", reason);
   notice_state_ = NoticeState::kPending;
   flush();
 }
 
-bool OfiPeer::peer_failed(int* code, std::string* reason) const {
+bool OfiPeer::peer_failed(int* code, std::string* reason, uint64_t* from_seq) const {
   if (!notice_received_) return false;
   const FailureNotice* n = notice_buf(0);
+  *from_seq = n->from_seq;
   *code = n->code;
   reason->assign(n->reason, strnlen(n->reason, sizeof(n->reason)));
   return true;

@@ -35,8 +35,9 @@ struct MessageHeader {
 // peer waiting for something the failed rank will never send stops at once
 // instead of at its timeout (the network side of ShmDomain::publish_failure).
 struct FailureNotice {
-  int32_t code;      // mics_result_t, not 0
-  char reason[500];  // NUL-terminated
+  uint64_t from_seq;  // the first operation the sender did not finish
+  int32_t code;       // mics_result_t, not 0
+  char reason[500];   // NUL-terminated
 };
 
 class OfiPeer {
@@ -54,11 +55,11 @@ class OfiPeer {
 
   bool sends_done() const { return deferred_sends_.empty() && send_acked_ == send_head_; }
   // Sends our failure notice (once; retried by flush() while the queue is full).
-  void send_notice(int code, const char* reason);
+  void send_notice(int code, const char* reason, uint64_t from_seq);
   // Our notice has left (completed) or could not be sent: nothing to wait for.
   bool notice_done() const { return notice_state_ == NoticeState::kDone; }
   // The peer's notice, if it sent one: true and its code and reason.
-  bool peer_failed(int* code, std::string* reason) const;
+  bool peer_failed(int* code, std::string* reason, uint64_t* from_seq) const;
   void on_completion(OpContext* op, size_t len);
   Result flush();  // retries deferred posts; error on a hard failure
   const std::string& name() const { return name_; }

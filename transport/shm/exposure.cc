@@ -141,7 +141,8 @@ size_t ShmDomain::exposure_sidecar(int index, uint64_t tag, void* out) const {
   uint64_t words[kSidecarWords];
   for (size_t i = 0; i < kSidecarWords; ++i)
     words[i] = side.words[i].load(std::memory_order_relaxed);
-  const size_t bytes = std::min<uint64_t>(side.bytes.load(std::memory_order_relaxed), kSidecarBytes);
+  const size_t bytes =
+      std::min<uint64_t>(side.bytes.load(std::memory_order_relaxed), kSidecarBytes);
   memcpy(out, words, bytes);
   return bytes;
 }

@@ -183,21 +183,22 @@ void ring_doorbell(MailboxHeader* h) {
 
 void ShmDomain::ring_self() { ring_doorbell(header(my_index_)); }
 
-void ShmDomain::publish_failure(int code, const char* reason) {
+void ShmDomain::publish_failure(int code, const char* reason, uint64_t from_seq) {
   MailboxHeader* h = header(my_index_);
   if (h->failed.load() != 0) return;
   snprintf(h->reason, sizeof(h->reason), "%s", reason);
+  h->failed_from.store(from_seq, std::memory_order_relaxed);  // ordered by `failed`
   h->failed.store(code, std::memory_order_release);
   for (int i = 0; i < nlocal_; ++i)  // wake them so they look
     if (i != my_index_ && maps_[i].base) ring_doorbell(header(i));
 }
 
-int ShmDomain::failed_peer(int* code, std::string* reason) const {
+int ShmDomain::failed_peer(uint64_t seq, int* code, std::string* reason) const {
   for (int i = 0; i < nlocal_; ++i) {
     if (i == my_index_ || !maps_[i].base) continue;
     const MailboxHeader* h = header(i);
     int32_t c = h->failed.load(std::memory_order_acquire);
-    if (c != 0) {
+    if (c != 0 && h->failed_from.load(std::memory_order_relaxed) <= seq) {
       *code = c;
       reason->assign(h->reason, strnlen(h->reason, sizeof(h->reason)));
       return i;

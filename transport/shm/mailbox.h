@@ -78,11 +78,13 @@ class ShmDomain {
   void ring_self();
 
   // Tells the local peers that this rank's communicator has failed (a code,
-  // not 0), so that they stop waiting for it instead of timing out.
-  void publish_failure(int code, const char* reason);
-  // The local index of a peer that published a failure (its code and message
-  // in *code and *reason), or -1.
-  int failed_peer(int* code, std::string* reason) const;
+  // not 0) from operation `from_seq` on (the first it did not finish), so that
+  // they stop waiting for it instead of timing out.
+  void publish_failure(int code, const char* reason, uint64_t from_seq);
+  // The local index of a peer that published a failure that concerns our
+  // operation `seq` (its from_seq <= seq; its code and message in *code and
+  // *reason), or -1. A peer that failed later finished `seq` already.
+  int failed_peer(uint64_t seq, int* code, std::string* reason) const;
 
   // How long a waiter should poll before yielding the core: MICS_SHM_SPIN_US,
   // or by default a few tens of microseconds when the local ranks do not

@@ -52,6 +52,9 @@ struct alignas(64) MailboxHeader {
   std::atomic<uint32_t> peer_reads;  // kPeerReads*: can the owner read all its peers?
   std::atomic<int32_t> failed;       // the owner's first failure (mics_result_t), 0 = none
   char reason[384];                  // its message, written before `failed` is published
+  // The first operation the owner did not finish (with `reason`, before `failed`):
+  // peers still in an earlier one need nothing more from it.
+  std::atomic<uint64_t> failed_from;
   alignas(64) std::atomic<uint32_t> doorbell;
   std::atomic<uint32_t> waiting;  // the owner is (about to be) asleep in futex_wait
   // The owner's exposed ranges, alternating by the parity of the operation's
