@@ -208,10 +208,6 @@ Result direct_broadcast(Call& call, const void* send, void* recv, size_t bytes, 
   }
 }
 
-}  // namespace mics::coll
-
-namespace mics::coll {
-
 Result direct_reduce_scatter(Call& call, const void* send, void* recv,
                              const std::vector<size_t>& counts, mics_datatype_t type,
                              mics_redop_t op) {
@@ -233,9 +229,6 @@ Result direct_reduce_scatter(Call& call, const void* send, void* recv,
   const size_t off = first * esize;
   const char* own = static_cast<const char*>(send) + off;
   char* out = static_cast<char*>(recv);
-  void* acc_mem = nullptr;
-  MICS_CHECK(mem.scratch(std::max<size_t>(count * wsize, 1), &acc_mem));
-  char* acc = static_cast<char*>(acc_mem);
   // r's exposure for this call (even with nothing to read: r awaits our release).
   auto wait_exposed = [&](int r, ShmDomain::Exposure* e) -> Result {
     for (bool ready = false;;) {
@@ -246,7 +239,9 @@ Result direct_reduce_scatter(Call& call, const void* send, void* recv,
       MICS_CHECK(wait_progress(call, seen, r, -1));
     }
   };
-  if (mem.view_limit() == SIZE_MAX) {  // views are mappings: one pass over all the inputs
+  // Views are mappings (device memory, threads of one process): one pass over
+  // all the inputs, folded in rank order.
+  if (mem.view_limit() == SIZE_MAX) {
     std::vector<const void*> srcs(n, own);
     for (int r = 0; r < n; ++r) {
       if (r == rank) continue;
@@ -261,9 +256,13 @@ Result direct_reduce_scatter(Call& call, const void* send, void* recv,
     c->direct_read_all_seq = call.seq;
     return wait_released(call, call.tag);
   }
+  // Views are copies of at most view_limit() bytes: fold piece by piece into a
+  // wire-type partial, in rank order (waiting for each rank in turn rather
+  // than taking whichever is exposed first): the same result on every run.
+  void* acc_mem = nullptr;
+  MICS_CHECK(mem.scratch(std::max<size_t>(count * wsize, 1), &acc_mem));
+  char* acc = static_cast<char*>(acc_mem);
   const size_t step = std::max<size_t>(mem.view_limit() / esize, 1);
-  // Inputs are combined in rank order, whichever is exposed first: the same
-  // result on every run, and the same as the reference's order.
   for (int r = 0; r < n; ++r) {
     const int index = local_index(c, r);
     ShmDomain::Exposure e;
