@@ -128,9 +128,10 @@ void Check(const Case& c, bool all_in_first, std::mt19937_64& rng) {
   auto recv_of = [&](int r) {
     return ranks[r].recv_ptr() + (c.in_place && scatters ? r * block : 0);
   };
-  // The reference, on whole buffers.
+  // The reference, on whole buffers (nothing to compute for an empty call, and
+  // an empty vector's data() may be null, which memcpy must not get).
   std::vector<std::vector<uint8_t>> want(k, std::vector<uint8_t>(recv_bytes, 0));
-  for (int r = 0; r < k; ++r)
+  for (int r = 0; r < k && block > 0; ++r)
     for (int q = 0; q < k; ++q) {
       const uint8_t* in = ranks[q].send_ptr();
       if (gathers) memcpy(want[r].data() + q * block, in, block);
