@@ -108,6 +108,32 @@ TEST(FaultPropagation, NodePeersLearnOfAFailureFast) {
   });
 }
 
+// A rank that fails after it finished a call must not fail the peers that
+// are still in that call: it owes them nothing more. 3 ranks, a broadcast
+// from rank 1 on the single-copy path: rank 0 reads it, returns, and aborts
+// its communicator while rank 1 still waits for rank 2 (which comes 300 ms
+// late) to read its buffer. Ranks 1 and 2 must finish that broadcast (rank 2
+// with the root's data), and fail the next call, naming the abort.
+TEST(FaultPropagation, AFailureAfterACallLetsThePeersStillInItFinish) {
+  Options opts;
+  opts.mics_timeout_ms = 20000;
+  opts.env = {{"MICS_SHM_DIRECT_BYTES", "1"}};
+  run_ranks(3, [](mics_comm_t comm, int rank) {
+    std::vector<float> v(1 << 16, rank == 1 ? 7.0f : 0.0f);
+    if (rank == 2) usleep(300 * 1000);
+    HASSERT_OK(mics_broadcast(v.data(), v.data(), v.size(), MICS_FLOAT32, 1, comm, nullptr))
+        << " rank " << rank << ": " << LastError(comm);
+    for (size_t i = 0; i < v.size(); ++i) HCHECK_EQ(v[i], 7.0f) << "element " << i;
+    if (rank == 0) {
+      HASSERT_OK(mics_comm_abort(comm));
+      usleep(1500 * 1000);  // stay alive: the others learn of the abort, not of our exit
+      return;
+    }
+    HCHECK_RESULT(mics_barrier(comm), MICS_REMOTE_ERROR);
+    HCHECK(Contains(LastError(comm), "mics_comm_abort")) << LastError(comm);
+  });
+}
+
 // The same across nodes (2 emulated nodes x 2 ranks over libfabric tcp on
 // loopback), ring and hierarchical: ranks with no neighbour next to the
 // mismatch learn of it from a failure notice over the network. Without the

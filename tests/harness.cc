@@ -42,10 +42,6 @@ static_assert(sizeof(SharedPage) <= 4096, "shared page too small");
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 // Runs in the child; never returns.
 [[noreturn]] void ChildMain(int nranks, int rank, SharedPage* page,
                             const std::function<void(mics_comm_t, int)>& body,

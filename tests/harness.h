@@ -11,6 +11,7 @@
 
 #include <mics/mics.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <sstream>
@@ -69,6 +70,11 @@ inline uint64_t StreamBase(uint64_t seed, uint64_t rank, uint64_t call) {
 }
 inline uint64_t StreamAt(uint64_t base, uint64_t i) {
   return Mix64(base + i * 0x9E3779B97F4A7C15ull);
+}
+
+// Seconds elapsed since t0 (steady clock).
+inline double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Reads exactly len bytes from fd (a pipe from a child) within timeout_ms per

@@ -2,11 +2,10 @@
 // transport/shm's expose / read / release): MICS_SHM_DIRECT_BYTES=1 sends
 // every non-empty allgather and broadcast through it (and, with
 // MICS_SHM_DIRECT_REDUCE=1, every reduce-scatter and allreduce), checked
-// bit-exactly over the type x (op x) count x mode matrix on 2, 3 and 4 ranks (processes: cross-memory
-// attach; threads of one process: memcpy), interleaved with ring calls; the
-// fallback when one rank cannot read its peers (seccomp makes
-// process_vm_readv fail with EPERM there); and a peer killed while the others
-// read its buffer.
+// bit-exactly over the type x (op x) count x mode matrix on 2, 3 and 4 ranks (processes:
+// cross-memory attach; threads of one process: memcpy), interleaved with ring calls; the fallback
+// when one rank cannot read its peers (seccomp makes process_vm_readv fail with EPERM there); and a
+// peer killed while the others read its buffer.
 #include <gtest/gtest.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>

@@ -203,9 +203,11 @@ Result direct_broadcast(Call& call, const void* send, void* recv, size_t bytes, 
     uint32_t seen = c->wake_count();
     bool done = false;
     MICS_CHECK(try_read_peer(call, root, bytes, recv, &done));
-    if (done) return release_peers(call, {root});
+    if (done) break;
     MICS_CHECK(wait_progress(call, seen, root, -1));
   }
+  c->direct_read.assign(1, root);
+  return release_peers(call, c->direct_read);
 }
 
 Result direct_reduce_scatter(Call& call, const void* send, void* recv,
@@ -256,9 +258,9 @@ Result direct_reduce_scatter(Call& call, const void* send, void* recv,
     c->direct_read_all_seq = call.seq;
     return wait_released(call, call.tag);
   }
-  // Views are copies of at most view_limit() bytes: fold piece by piece into a
-  // wire-type partial, in rank order (waiting for each rank in turn rather
-  // than taking whichever is exposed first): the same result on every run.
+  // Views are copies of at most view_limit() bytes (host memory of other
+  // processes): fold piece by piece into a wire-type partial, in rank order (waiting for each rank
+  // in turn rather than taking whichever is exposed first): the same result on every run.
   void* acc_mem = nullptr;
   MICS_CHECK(mem.scratch(std::max<size_t>(count * wsize, 1), &acc_mem));
   char* acc = static_cast<char*>(acc_mem);
@@ -273,11 +275,11 @@ Result direct_reduce_scatter(Call& call, const void* send, void* recv,
       if (r != rank) MICS_CHECK(mem.view(call, {r, index, e}, off + i * esize, k * esize, &src));
       char* a = acc + i * wsize;
       if (r == 0)
-        MICS_CHECK(mem.to_wire(type, a, src, k));
+        to_wire(type, a, src, k);
       else if (r == n - 1)
-        MICS_CHECK(mem.reduce_to_final(type, op, out + i * esize, a, src, k, n));
+        reduce_to_final(type, op, out + i * esize, a, src, k, n);
       else
-        MICS_CHECK(mem.reduce_to_wire(type, op, a, a, src, k));
+        reduce_to_wire(type, op, a, a, src, k);
     }
     if (r != rank) {
       MICS_CHECK(mem.flush());

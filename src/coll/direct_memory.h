@@ -35,23 +35,19 @@ class DirectMemory {
   virtual Result describe(Call& call, const void* addr, size_t bytes, void* out, size_t* len) = 0;
   // Copies [off, off + len) of the peer's exposure into dst (ours).
   virtual Result read(Call& call, const PeerExposure& p, size_t off, size_t len, void* dst) = 0;
-  // A pointer through which the reductions below read [off, off + len) of the
-  // peer's exposure: its memory itself where that is mapped here, else a copy
-  // valid until the next view. len <= view_limit().
+  // A pointer through which a reduction reads [off, off + len) of the peer's
+  // exposure: its memory itself where that is mapped here, else a copy valid
+  // until the next view. len <= view_limit(): SIZE_MAX where views are
+  // mappings (device memory, threads of one process); otherwise (host memory
+  // of other processes) the algorithms fold piece by piece with src/reduce.
   virtual Result view(Call& call, const PeerExposure& p, size_t off, size_t len,
                       const void** out) = 0;
   virtual size_t view_limit() const = 0;
   // dst = src, len bytes, within our memory (or from a view).
   virtual Result copy(void* dst, const void* src, size_t len) = 0;
-  // The steps of src/reduce/reduce.h, on our memory and views.
-  virtual Result to_wire(mics_datatype_t type, void* wire, const void* src, size_t n) = 0;
-  virtual Result reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire,
-                                const void* in_wire, const void* src, size_t n) = 0;
-  virtual Result reduce_to_final(mics_datatype_t type, mics_redop_t op, void* dst,
-                                 const void* in_wire, const void* src, size_t n, int nranks) = 0;
   // dst = finish(op(...op(op(srcs[0], srcs[1]), srcs[2])..., srcs[k-1])), n elements each, in
-  // the wire type: a whole block's reduction in one step (what the three steps above give
-  // chained, bit for bit). dst may be one of srcs.
+  // the wire type: a whole block's reduction in one step (src/reduce/reduce.h's to_wire,
+  // reduce_to_wire..., reduce_to_final chained, bit for bit). dst may be one of srcs.
   virtual Result reduce_inputs(mics_datatype_t type, mics_redop_t op, void* dst,
                                const std::vector<const void*>& srcs, size_t n, int nranks) = 0;
   // At least `bytes` of scratch in this memory (partial results), kept for reuse.
@@ -60,6 +56,9 @@ class DirectMemory {
   // ends before its exposure is released, and a call's output before it returns.
   virtual Result flush() = 0;
 };
+
+// True when every rank of c is a thread of this process.
+bool ranks_in_one_process(const mics_comm* c);
 
 // The memory a direct call on c works in: the device proxy's while it runs a
 // device call (mics_comm::device_memory), else c's host memory (made on first use).

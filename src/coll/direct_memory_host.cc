@@ -4,6 +4,7 @@
 // through a bounce buffer of L2 size, so that a reduction reads it warm.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdint>
@@ -44,7 +45,7 @@ class HostMemory final : public DirectMemory {
  public:
   // in_process: every rank is a thread of this process, so every view is the
   // peer's memory itself (no bounce, no size limit).
-  explicit HostMemory(bool in_process) : in_process_(in_process) {}
+  explicit HostMemory(bool in_process) : in_process_(in_process), own_pid_(getpid()) {}
   Result describe(Call&, const void*, size_t, void*, size_t* len) override {
     *len = 0;
     return MICS_SUCCESS;
@@ -55,7 +56,7 @@ class HostMemory final : public DirectMemory {
   }
   Result view(Call& call, const PeerExposure& p, size_t off, size_t len,
               const void** out) override {
-    if (p.e.addr != 0 && call.comm->ranks[p.rank].pid == getpid() && off <= p.e.bytes &&
+    if (p.e.addr != 0 && call.comm->ranks[p.rank].pid == own_pid_ && off <= p.e.bytes &&
         len <= p.e.bytes - off) {
       *out = reinterpret_cast<const char*>(p.e.addr) + off;  // a thread of our process
       return MICS_SUCCESS;
@@ -72,34 +73,19 @@ class HostMemory final : public DirectMemory {
     if (dst != src) memcpy(dst, src, len);
     return MICS_SUCCESS;
   }
-  Result to_wire(mics_datatype_t type, void* wire, const void* src, size_t n) override {
-    mics::to_wire(type, wire, src, n);
-    return MICS_SUCCESS;
-  }
-  Result reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire, const void* in_wire,
-                        const void* src, size_t n) override {
-    mics::reduce_to_wire(type, op, out_wire, in_wire, src, n);
-    return MICS_SUCCESS;
-  }
-  Result reduce_to_final(mics_datatype_t type, mics_redop_t op, void* dst, const void* in_wire,
-                         const void* src, size_t n, int nranks) override {
-    mics::reduce_to_final(type, op, dst, in_wire, src, n, nranks);
-    return MICS_SUCCESS;
-  }
+  // The chain to_wire, reduce_to_wire..., reduce_to_final over the whole
+  // block, the partial in the scratch buffer.
   Result reduce_inputs(mics_datatype_t type, mics_redop_t op, void* dst,
                        const std::vector<const void*>& srcs, size_t n, int nranks) override {
     const size_t k = srcs.size();
-    if (k == 1) {
-      partial_.resize(n * wire_type_size(type));
-      mics::to_wire(type, partial_.data(), srcs[0], n);
-      mics::wire_to_final(type, op, dst, partial_.data(), n, nranks);
-      return MICS_SUCCESS;
-    }
-    partial_.resize(n * wire_type_size(type));
-    mics::to_wire(type, partial_.data(), srcs[0], n);
-    for (size_t j = 1; j + 1 < k; ++j)
-      mics::reduce_to_wire(type, op, partial_.data(), partial_.data(), srcs[j], n);
-    mics::reduce_to_final(type, op, dst, partial_.data(), srcs[k - 1], n, nranks);
+    void* partial = nullptr;
+    MICS_CHECK(scratch(std::max<size_t>(n * wire_type_size(type), 1), &partial));
+    mics::to_wire(type, partial, srcs[0], n);
+    for (size_t j = 1; j + 1 < k; ++j) mics::reduce_to_wire(type, op, partial, partial, srcs[j], n);
+    if (k == 1)
+      mics::wire_to_final(type, op, dst, partial, n, nranks);
+    else
+      mics::reduce_to_final(type, op, dst, partial, srcs[k - 1], n, nranks);
     return MICS_SUCCESS;
   }
   Result scratch(size_t bytes, void** out) override {
@@ -111,20 +97,23 @@ class HostMemory final : public DirectMemory {
 
  private:
   bool in_process_;
+  int own_pid_;
   std::vector<char> bounce_;
   std::vector<char> scratch_;
-  std::vector<char> partial_;  // reduce_inputs' running result
 };
 
 }  // namespace
 
+bool ranks_in_one_process(const mics_comm* c) {
+  const int pid = getpid();
+  for (const RankInfo& r : c->ranks)
+    if (r.pid != pid) return false;
+  return true;
+}
+
 DirectMemory& direct_memory(mics_comm* c) {
   if (c->device_memory) return *c->device_memory;
-  if (!c->host_memory) {
-    bool in_process = true;
-    for (const RankInfo& r : c->ranks) in_process = in_process && r.pid == getpid();
-    c->host_memory.reset(new HostMemory(in_process));
-  }
+  if (!c->host_memory) c->host_memory.reset(new HostMemory(ranks_in_one_process(c)));
   return *c->host_memory;
 }
 

@@ -14,23 +14,14 @@
 #include "src/reduce/reduce.h"
 
 namespace mics::gpu {
-namespace {
 using transport::cuda_ipc::DeviceHandle;
-using transport::cuda_ipc::HandleKind;
-
-bool all_in_process(const mics_comm* c) {
-  const int pid = getpid();
-  for (const RankInfo& r : c->ranks)
-    if (r.pid != pid) return false;
-  return true;
-}
-}  // namespace
 
 DeviceMemory::DeviceMemory(mics_comm* comm, int device, cudaStream_t stream, bool sm_copies)
     : comm_(comm),
       device_(device),
       stream_(stream),
-      readers_in_process_(all_in_process(comm)),
+      readers_in_process_(coll::ranks_in_one_process(comm)),
+      own_pid_(getpid()),
       sm_copies_(sm_copies) {}
 
 DeviceMemory::~DeviceMemory() {
@@ -96,7 +87,7 @@ Result DeviceMemory::view(coll::Call& call, const coll::PeerExposure& p, size_t 
                       coll::kind_name(call.kind), call.seq, p.rank);
   memcpy(&h, sidecar, sizeof(h));
   const uint64_t addr = p.e.addr + off;
-  if (h.owner_pid == getpid()) {  // a thread of our process: its pointer is ours too
+  if (h.owner_pid == own_pid_) {  // a thread of our process: its pointer is ours too
     if (h.device >= 0) MICS_CHECK(enable_peer_access(h.device));
     *out = reinterpret_cast<const void*>(addr);
     return MICS_SUCCESS;
@@ -125,23 +116,6 @@ Result DeviceMemory::copy_bytes(void* dst, const void* src, size_t len) {
     MICS_CUDA_CHECK(cuda_copy(dst, src, len, stream_));
   else
     MICS_CUDA_CHECK(cudaMemcpyAsync(dst, src, len, cudaMemcpyDefault, stream_));
-  return MICS_SUCCESS;
-}
-
-Result DeviceMemory::to_wire(mics_datatype_t type, void* wire, const void* src, size_t n) {
-  MICS_CUDA_CHECK(cuda_to_wire(type, wire, src, n, stream_));
-  return MICS_SUCCESS;
-}
-
-Result DeviceMemory::reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire,
-                                    const void* in_wire, const void* src, size_t n) {
-  MICS_CUDA_CHECK(cuda_reduce_to_wire(type, op, out_wire, in_wire, src, n, stream_));
-  return MICS_SUCCESS;
-}
-
-Result DeviceMemory::reduce_to_final(mics_datatype_t type, mics_redop_t op, void* dst,
-                                     const void* in_wire, const void* src, size_t n, int nranks) {
-  MICS_CUDA_CHECK(cuda_reduce_to_final(type, op, dst, in_wire, src, n, nranks, stream_));
   return MICS_SUCCESS;
 }
 

@@ -39,11 +39,6 @@ class DeviceMemory final : public coll::DirectMemory {
               const void** out) override;
   size_t view_limit() const override { return SIZE_MAX; }  // views are mappings, not copies
   Result copy(void* dst, const void* src, size_t len) override;
-  Result to_wire(mics_datatype_t type, void* wire, const void* src, size_t n) override;
-  Result reduce_to_wire(mics_datatype_t type, mics_redop_t op, void* out_wire, const void* in_wire,
-                        const void* src, size_t n) override;
-  Result reduce_to_final(mics_datatype_t type, mics_redop_t op, void* dst, const void* in_wire,
-                         const void* src, size_t n, int nranks) override;
   Result reduce_inputs(mics_datatype_t type, mics_redop_t op, void* dst,
                        const std::vector<const void*>& srcs, size_t n, int nranks) override;
   Result scratch(size_t bytes, void** out) override;
@@ -58,6 +53,7 @@ class DeviceMemory final : public coll::DirectMemory {
   int device_;
   cudaStream_t stream_;
   bool readers_in_process_;  // every rank of comm is a thread of this process
+  int own_pid_;
   bool sm_copies_;
   transport::cuda_ipc::Exporter exporter_;
   transport::cuda_ipc::Importer importer_;

@@ -1,6 +1,4 @@
 // Proxy::try_tiny and its set-up (src/cuda/proxy.h, tiny_allgather.cuh).
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -18,9 +16,7 @@ Result Proxy::setup_tiny() {
   mics_comm* c = comm_;
   tiny_ = Tiny::kOff;
   // Known alike on every rank: whether all are threads of this process.
-  bool in_process = c->size > 1 && c->size <= kMaxTinyRanks;
-  for (const RankInfo& r : c->ranks) in_process = in_process && r.pid == getpid();
-  if (!in_process) return MICS_SUCCESS;
+  if (c->size < 2 || c->size > kMaxTinyRanks || !coll::ranks_in_one_process(c)) return MICS_SUCCESS;
   DeviceScope scope(device_);
   if (!scope.ok()) MICS_CUDA_CHECK(cudaSetDevice(device_));
   MICS_CUDA_CHECK(tiny_slot_alloc(&tiny_slot_, copy_stream_));
